@@ -1,0 +1,824 @@
+//! SDL text -> [`Config`], collecting every diagnostic on the way.
+
+use std::{collections::HashSet, path::Path, sync::Arc, time::Duration};
+
+use async_graphql::parser::types::{
+    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
+    TypeDefinition, TypeKind, TypeSystemDefinition,
+};
+use async_graphql::{Pos, Positioned, Value as ConstValue};
+use http::{HeaderName, HeaderValue, Method};
+use indexmap::IndexMap;
+use url::Url;
+
+use super::directives::DirectiveArgs;
+use super::env::{EnvLookup, interpolate};
+use super::{
+    ArgDef, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef, FieldSource,
+    InputDef, ObjectDef, RestBinding, ScalarDef, ServerSettings, Source, Template, TypeDef,
+    UnionDef, UpstreamConfig,
+};
+
+const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
+const UPSTREAM_ARGS: [&str; 9] = [
+    "name",
+    "url",
+    "timeout",
+    "connectTimeout",
+    "http2",
+    "headers",
+    "forwardHeaders",
+    "maxResponseBytes",
+    "poolMaxIdle",
+];
+const SERVER_ARGS: [&str; 5] = [
+    "maxBodyBytes",
+    "maxDepth",
+    "maxComplexity",
+    "introspection",
+    "graphiql",
+];
+const REST_ARGS: [&str; 8] = [
+    "upstream",
+    "path",
+    "method",
+    "query",
+    "headers",
+    "body",
+    "select",
+    "forwardHeaders",
+];
+/// Directives the SDL may carry that the gateway leaves to the engine.
+const PASSTHROUGH_DIRECTIVES: [&str; 3] = ["deprecated", "specifiedBy", "oneOf"];
+
+/// Reads and validates the SDL file at `path` against the process environment.
+pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Diagnostics {
+        file: file.clone(),
+        items: vec![Diagnostic {
+            pos: Pos { line: 1, column: 1 },
+            message: format!("cannot read the schema: {e}"),
+        }],
+    })?;
+    load(&file, &text, &|name| std::env::var(name).ok())
+}
+
+/// Reads and validates SDL `text`; `file` names it in diagnostics.
+pub fn load(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Diagnostics> {
+    let mut loader = Loader {
+        env,
+        diags: Vec::new(),
+    };
+    let config = match async_graphql::parser::parse_schema(text) {
+        Ok(doc) => loader.document(&doc),
+        Err(e) => {
+            let pos = e.positions().next().unwrap_or(Pos { line: 1, column: 1 });
+            loader.diags.push(Diagnostic {
+                pos,
+                message: format!("syntax error: {}", first_line(&e.to_string())),
+            });
+            None
+        }
+    };
+    match config {
+        Some(config) if loader.diags.is_empty() => Ok(config),
+        _ => {
+            let mut items = loader.diags;
+            items.sort_by_key(|d| (d.pos.line, d.pos.column));
+            Err(Diagnostics {
+                file: file.to_owned(),
+                items,
+            })
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+struct Loader<'e> {
+    env: EnvLookup<'e>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            pos,
+            message: message.into(),
+        });
+    }
+
+    fn document(&mut self, doc: &ServiceDocument) -> Option<Config> {
+        let mut upstreams = IndexMap::new();
+        let mut server = ServerSettings::default();
+        let mut query_type = None;
+        let mut mutation_type = None;
+        let mut type_defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
+
+        for def in &doc.definitions {
+            match def {
+                TypeSystemDefinition::Schema(schema) => {
+                    let schema_node = &schema.node;
+                    if let Some(q) = &schema_node.query {
+                        query_type = Some(q.node.to_string());
+                    }
+                    if let Some(m) = &schema_node.mutation {
+                        mutation_type = Some(m.node.to_string());
+                    }
+                    if let Some(s) = &schema_node.subscription {
+                        self.error(s.pos, "subscriptions are not supported");
+                    }
+                    for directive in &schema_node.directives {
+                        match directive.node.name.node.as_str() {
+                            "upstream" => {
+                                if let Some(up) = self.upstream(directive) {
+                                    if upstreams.contains_key(&up.name) {
+                                        self.error(
+                                            directive.pos,
+                                            format!("duplicate upstream `{}`", up.name),
+                                        );
+                                    } else {
+                                        upstreams.insert(up.name.clone(), Arc::new(up));
+                                    }
+                                }
+                            }
+                            "server" => self.server(directive, &mut server),
+                            other => self.error(
+                                directive.pos,
+                                format!("unknown directive @{other} on schema; expected @upstream or @server"),
+                            ),
+                        }
+                    }
+                }
+                TypeSystemDefinition::Type(ty) => type_defs.push(ty),
+                // Directive definitions document the language for editors; the
+                // gateway knows its directives already.
+                TypeSystemDefinition::Directive(_) => {}
+            }
+        }
+
+        let mut names = HashSet::new();
+        for ty in &type_defs {
+            let name = ty.node.name.node.as_str();
+            if ty.node.extend {
+                self.error(
+                    ty.pos,
+                    "type extensions are not supported; merge the fields into the type",
+                );
+            } else if BUILTIN_SCALARS.contains(&name) || !names.insert(name.to_owned()) {
+                self.error(ty.pos, format!("type `{name}` is defined twice"));
+            }
+        }
+        let query_type = query_type.unwrap_or_else(|| "Query".to_owned());
+        if !names.contains(&query_type) {
+            self.error(
+                Pos { line: 1, column: 1 },
+                format!("the query type `{query_type}` is not defined"),
+            );
+        }
+        let mutation_type = match mutation_type {
+            Some(m) => {
+                if !names.contains(&m) {
+                    self.error(
+                        Pos { line: 1, column: 1 },
+                        format!("the mutation type `{m}` is not defined"),
+                    );
+                }
+                Some(m)
+            }
+            None => names.contains("Mutation").then(|| "Mutation".to_owned()),
+        };
+
+        let scope = Scope {
+            names: &names,
+            upstreams: &upstreams,
+            query_type: &query_type,
+            mutation_type: mutation_type.as_deref(),
+            kinds: type_defs
+                .iter()
+                .map(|t| (t.node.name.node.to_string(), &t.node.kind))
+                .collect(),
+        };
+        let mut types = IndexMap::new();
+        for ty in &type_defs {
+            if let Some(def) = self.type_def(ty, &scope) {
+                types.insert(ty.node.name.node.to_string(), def);
+            }
+        }
+        Some(Config {
+            upstreams,
+            server,
+            query_type,
+            mutation_type,
+            types,
+        })
+    }
+
+    fn server(&mut self, directive: &Positioned<ConstDirective>, server: &mut ServerSettings) {
+        let args = DirectiveArgs::new(directive, &SERVER_ARGS, &mut self.diags);
+        if let Some(v) = args.usize("maxBodyBytes", &mut self.diags) {
+            server.max_body_bytes = v;
+        }
+        if let Some(v) = args.usize("maxDepth", &mut self.diags) {
+            server.max_depth = v;
+        }
+        if let Some(v) = args.usize("maxComplexity", &mut self.diags) {
+            server.max_complexity = v;
+        }
+        if let Some(v) = args.bool("introspection", &mut self.diags) {
+            server.introspection = v;
+        }
+        if let Some(v) = args.bool("graphiql", &mut self.diags) {
+            server.graphiql = v;
+        }
+    }
+
+    fn upstream(&mut self, directive: &Positioned<ConstDirective>) -> Option<UpstreamConfig> {
+        let args = DirectiveArgs::new(directive, &UPSTREAM_ARGS, &mut self.diags);
+        let name = args.required_string("name", &mut self.diags);
+        let url = args.required_string("url", &mut self.diags).and_then(|(raw, pos)| {
+            let text = self.interpolate(raw, pos)?;
+            match Url::parse(&text) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Some(url)
+                }
+                Ok(_) => {
+                    self.error(pos, format!("upstream url `{raw}` must be an http:// or https:// URL with a host"));
+                    None
+                }
+                Err(e) => {
+                    self.error(pos, format!("upstream url `{raw}` is not a URL: {e}"));
+                    None
+                }
+            }
+        });
+        let timeout = args
+            .duration("timeout", &mut self.diags)
+            .unwrap_or(Duration::from_secs(10));
+        let connect_timeout = args
+            .duration("connectTimeout", &mut self.diags)
+            .unwrap_or(Duration::from_secs(2));
+        let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
+        let max_response_bytes = args
+            .usize("maxResponseBytes", &mut self.diags)
+            .unwrap_or(16 * 1024 * 1024);
+        let pool_max_idle = args.usize("poolMaxIdle", &mut self.diags).unwrap_or(64);
+        let mut headers = Vec::new();
+        for (name, value, pos) in args.pairs("headers", &mut self.diags) {
+            let Some(value) = self.interpolate(&value, pos) else {
+                continue;
+            };
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value),
+            ) {
+                (Ok(n), Ok(v)) => headers.push((n, v)),
+                (Err(_), _) => self.error(pos, format!("`{name}` is not a valid header name")),
+                (_, Err(_)) => self.error(
+                    pos,
+                    format!("the value of header `{name}` is not a valid header value"),
+                ),
+            }
+        }
+        let forward_headers = self.header_names(&args, "forwardHeaders");
+        Some(UpstreamConfig {
+            name: name?.0.to_owned(),
+            url: url?,
+            timeout,
+            connect_timeout,
+            http2_only,
+            headers,
+            forward_headers,
+            max_response_bytes,
+            pool_max_idle,
+        })
+    }
+
+    fn header_names(&mut self, args: &DirectiveArgs<'_>, key: &str) -> Vec<HeaderName> {
+        let mut out = Vec::new();
+        for (name, pos) in args.strings(key, &mut self.diags) {
+            match HeaderName::try_from(name) {
+                Ok(n) => out.push(n),
+                Err(_) => self.error(pos, format!("`{name}` is not a valid header name")),
+            }
+        }
+        out
+    }
+
+    fn interpolate(&mut self, raw: &str, pos: Pos) -> Option<String> {
+        match interpolate(raw, self.env) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                self.error(pos, e);
+                None
+            }
+        }
+    }
+
+    fn type_def(&mut self, ty: &Positioned<TypeDefinition>, scope: &Scope<'_>) -> Option<TypeDef> {
+        let name = ty.node.name.node.to_string();
+        let description = ty.node.description.as_ref().map(|d| d.node.clone());
+        self.no_gateway_directives(&ty.node.directives, &name);
+        Some(match &ty.node.kind {
+            TypeKind::Scalar => TypeDef::Scalar(ScalarDef { name, description }),
+            TypeKind::Object(object) => TypeDef::Object(self.object(
+                &name,
+                description,
+                &object.implements,
+                &object.fields,
+                scope,
+            )),
+            TypeKind::Interface(object) => TypeDef::Interface(self.object(
+                &name,
+                description,
+                &object.implements,
+                &object.fields,
+                scope,
+            )),
+            TypeKind::Union(union) => {
+                let mut members = Vec::new();
+                for m in &union.members {
+                    if !matches!(scope.kinds.get(m.node.as_str()), Some(TypeKind::Object(_))) {
+                        self.error(
+                            m.pos,
+                            format!("union member `{}` is not an object type", m.node),
+                        );
+                    }
+                    members.push(m.node.to_string());
+                }
+                TypeDef::Union(UnionDef {
+                    name,
+                    description,
+                    members,
+                })
+            }
+            TypeKind::Enum(e) => TypeDef::Enum(EnumDef {
+                name,
+                description,
+                values: e
+                    .values
+                    .iter()
+                    .map(|v| v.node.value.node.to_string())
+                    .collect(),
+            }),
+            TypeKind::InputObject(input) => TypeDef::Input(InputDef {
+                name: name.clone(),
+                description,
+                fields: input
+                    .fields
+                    .iter()
+                    .map(|f| self.arg(f, scope, true))
+                    .collect(),
+            }),
+        })
+    }
+
+    fn no_gateway_directives(&mut self, directives: &[Positioned<ConstDirective>], on: &str) {
+        for d in directives {
+            let name = d.node.name.node.as_str();
+            if !PASSTHROUGH_DIRECTIVES.contains(&name) {
+                self.error(d.pos, format!("@{name} does not belong on `{on}`"));
+            }
+        }
+    }
+
+    fn object(
+        &mut self,
+        name: &str,
+        description: Option<String>,
+        implements: &[Positioned<async_graphql::Name>],
+        fields: &[Positioned<FieldDefinition>],
+        scope: &Scope<'_>,
+    ) -> ObjectDef {
+        for i in implements {
+            if !matches!(
+                scope.kinds.get(i.node.as_str()),
+                Some(TypeKind::Interface(_))
+            ) {
+                self.error(
+                    i.pos,
+                    format!(
+                        "`{name}` implements `{}`, which is not an interface",
+                        i.node
+                    ),
+                );
+            }
+        }
+        let is_root = name == scope.query_type || Some(name) == scope.mutation_type;
+        // The JSON keys a `{$parent.X}` in this type's bindings may read: the
+        // fields that come from the parent JSON rather than their own call.
+        let json_keys: HashSet<String> = fields
+            .iter()
+            .filter(|f| !has_directive(&f.node.directives, "rest"))
+            .map(|f| {
+                from_path(&f.node.directives).map_or_else(
+                    || f.node.name.node.to_string(),
+                    |p| p.split('.').next().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let mut out = IndexMap::new();
+        for field in fields {
+            let def = self.field(name, field, is_root, &json_keys, scope);
+            if out.insert(def.name.clone(), Arc::new(def)).is_some() {
+                self.error(
+                    field.pos,
+                    format!("field `{name}.{}` is defined twice", field.node.name.node),
+                );
+            }
+        }
+        ObjectDef {
+            name: name.to_owned(),
+            description,
+            implements: implements.iter().map(|i| i.node.to_string()).collect(),
+            fields: out,
+        }
+    }
+
+    fn field(
+        &mut self,
+        parent: &str,
+        field: &Positioned<FieldDefinition>,
+        is_root: bool,
+        json_keys: &HashSet<String>,
+        scope: &Scope<'_>,
+    ) -> FieldDef {
+        let node = &field.node;
+        let coordinate = format!("{parent}.{}", node.name.node);
+        self.check_type(&node.ty.node, node.ty.pos, scope, false);
+        let args: Vec<ArgDef> = node
+            .arguments
+            .iter()
+            .map(|a| self.arg(a, scope, false))
+            .collect();
+        let mut rest = None;
+        let mut from = None;
+        for d in &node.directives {
+            match d.node.name.node.as_str() {
+                "rest" => {
+                    if rest.is_some() {
+                        self.error(d.pos, format!("`{coordinate}` has two @rest bindings"));
+                    }
+                    rest = Some(d);
+                }
+                "from" => from = Some(d),
+                name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
+                other => self.error(
+                    d.pos,
+                    format!(
+                        "unknown directive @{other} on `{coordinate}`; expected @rest or @from"
+                    ),
+                ),
+            }
+        }
+        let source = match (rest, from) {
+            (Some(_), Some(f)) => {
+                self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
+                FieldSource::Parent(vec![])
+            }
+            (Some(r), None) => {
+                let ctx = FieldCtx {
+                    coordinate: &coordinate,
+                    args: &args,
+                    is_root,
+                    json_keys,
+                    parent,
+                };
+                match self.rest(r, &ctx, scope) {
+                    Some(binding) => FieldSource::Rest(Arc::new(binding)),
+                    None => FieldSource::Parent(vec![]),
+                }
+            }
+            (None, Some(f)) => {
+                let args = DirectiveArgs::new(f, &["path"], &mut self.diags);
+                let path = args
+                    .required_string("path", &mut self.diags)
+                    .map(|(p, _)| p.split('.').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                if is_root {
+                    self.error(
+                        f.pos,
+                        format!("`{coordinate}` is a root field: it has no parent to read from"),
+                    );
+                }
+                FieldSource::Parent(path)
+            }
+            (None, None) if is_root => {
+                if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
+                    FieldSource::Arguments
+                } else {
+                    self.error(field.pos, format!("root field `{coordinate}` needs a @rest binding (only a root field of an object type may go without one: its object is made of its arguments)"));
+                    FieldSource::Arguments
+                }
+            }
+            (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
+        };
+        FieldDef {
+            coordinate,
+            name: node.name.node.to_string(),
+            description: node.description.as_ref().map(|d| d.node.clone()),
+            ty: node.ty.node.clone(),
+            args,
+            source,
+        }
+    }
+
+    fn arg(
+        &mut self,
+        arg: &Positioned<InputValueDefinition>,
+        scope: &Scope<'_>,
+        _input: bool,
+    ) -> ArgDef {
+        self.check_type(&arg.node.ty.node, arg.node.ty.pos, scope, true);
+        ArgDef {
+            name: arg.node.name.node.clone(),
+            description: arg.node.description.as_ref().map(|d| d.node.clone()),
+            ty: arg.node.ty.node.clone(),
+            default: arg.node.default_value.as_ref().map(|v| v.node.clone()),
+        }
+    }
+
+    fn check_type(&mut self, ty: &Type, pos: Pos, scope: &Scope<'_>, input: bool) {
+        let name = base_name(ty);
+        if BUILTIN_SCALARS.contains(&name) {
+            return;
+        }
+        match scope.kinds.get(name) {
+            None => self.error(pos, format!("unknown type `{name}`")),
+            Some(TypeKind::InputObject(_)) if !input => self.error(
+                pos,
+                format!("`{name}` is an input type and cannot be a field's type"),
+            ),
+            Some(TypeKind::Object(_) | TypeKind::Interface(_) | TypeKind::Union(_)) if input => {
+                self.error(
+                    pos,
+                    format!("`{name}` is an output type and cannot be an argument's type"),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn rest(
+        &mut self,
+        directive: &Positioned<ConstDirective>,
+        field: &FieldCtx<'_>,
+        scope: &Scope<'_>,
+    ) -> Option<RestBinding> {
+        let args = DirectiveArgs::new(directive, &REST_ARGS, &mut self.diags);
+        let upstream = args
+            .required_string("upstream", &mut self.diags)
+            .and_then(|(name, pos)| match scope.upstreams.get(name) {
+                Some(up) => Some(up.clone()),
+                None => {
+                    let known: Vec<&str> = scope.upstreams.keys().map(String::as_str).collect();
+                    self.error(
+                        pos,
+                        format!(
+                            "unknown upstream `{name}` (declared: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                    None
+                }
+            });
+        let method = match args.string("method", &mut self.diags) {
+            None => Method::GET,
+            Some((m, pos)) => match m.to_ascii_uppercase().as_str() {
+                "GET" => Method::GET,
+                "POST" => Method::POST,
+                "PUT" => Method::PUT,
+                "PATCH" => Method::PATCH,
+                "DELETE" => Method::DELETE,
+                "HEAD" => Method::HEAD,
+                "OPTIONS" => Method::OPTIONS,
+                _ => {
+                    self.error(pos, format!("unknown method `{m}`; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"));
+                    Method::GET
+                }
+            },
+        };
+        let mut forward_headers = upstream
+            .as_ref()
+            .map(|u| u.forward_headers.clone())
+            .unwrap_or_default();
+        forward_headers.extend(self.header_names(&args, "forwardHeaders"));
+
+        let mut templates: Vec<(Template, Pos)> = Vec::new();
+        let path = match args.required_string("path", &mut self.diags) {
+            Some((p, pos)) if p.starts_with('/') => {
+                let mut segments = Vec::new();
+                for seg in p[1..].split('/') {
+                    if let Some(t) = self.template(seg, pos) {
+                        templates.push((t.clone(), pos));
+                        segments.push(t);
+                    }
+                }
+                segments
+            }
+            Some((p, pos)) => {
+                self.error(pos, format!("path `{p}` must start with `/`"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let mut query = Vec::new();
+        for (name, value, pos) in args.pairs("query", &mut self.diags) {
+            if let Some(t) = self.template(&value, pos) {
+                templates.push((t.clone(), pos));
+                query.push((name, t));
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, value, pos) in args.pairs("headers", &mut self.diags) {
+            let Ok(header) = HeaderName::try_from(name.as_str()) else {
+                self.error(pos, format!("`{name}` is not a valid header name"));
+                continue;
+            };
+            if let Some(t) = self.template(&value, pos) {
+                if t.is_literal() && HeaderValue::try_from(value.as_str()).is_err() {
+                    self.error(
+                        pos,
+                        format!("the value of header `{name}` is not a valid header value"),
+                    );
+                }
+                templates.push((t.clone(), pos));
+                headers.push((header, t));
+            }
+        }
+        let body = args.get("body").map(|v| {
+            if method == Method::GET || method == Method::HEAD {
+                self.error(
+                    v.pos,
+                    format!(
+                        "`{}` sends a body with {method}; use POST, PUT or PATCH",
+                        field.coordinate
+                    ),
+                );
+            }
+            self.body(&v.node, v.pos, &mut templates)
+        });
+        let select = args
+            .string("select", &mut self.diags)
+            .map(|(s, _)| {
+                s.split('.')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        for (template, pos) in &templates {
+            for expr in template.exprs() {
+                self.check_expr(expr, *pos, field, &forward_headers);
+            }
+        }
+        Some(RestBinding {
+            upstream: upstream?,
+            method,
+            path,
+            query,
+            headers,
+            body,
+            select,
+            forward_headers,
+        })
+    }
+
+    fn template(&mut self, text: &str, pos: Pos) -> Option<Template> {
+        match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.error(pos, e);
+                None
+            }
+        }
+    }
+
+    fn body(
+        &mut self,
+        value: &ConstValue,
+        pos: Pos,
+        templates: &mut Vec<(Template, Pos)>,
+    ) -> BodyTemplate {
+        match value {
+            ConstValue::Null => BodyTemplate::Null,
+            ConstValue::Boolean(b) => BodyTemplate::Bool(*b),
+            ConstValue::Number(n) => BodyTemplate::Number(n.clone()),
+            ConstValue::Enum(e) => BodyTemplate::String(
+                Template::parse(e.as_str()).unwrap_or(Template { pieces: vec![] }),
+            ),
+            ConstValue::String(s) => match self.template(s, pos) {
+                Some(t) => {
+                    templates.push((t.clone(), pos));
+                    BodyTemplate::String(t)
+                }
+                None => BodyTemplate::Null,
+            },
+            ConstValue::List(items) => {
+                BodyTemplate::List(items.iter().map(|i| self.body(i, pos, templates)).collect())
+            }
+            ConstValue::Object(map) => BodyTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| (k.to_string(), self.body(v, pos, templates)))
+                    .collect(),
+            ),
+            ConstValue::Binary(_) => {
+                self.error(pos, "binary values cannot appear in a body");
+                BodyTemplate::Null
+            }
+        }
+    }
+
+    fn check_expr(&mut self, expr: &Expr, pos: Pos, field: &FieldCtx<'_>, forward: &[HeaderName]) {
+        let first = expr.path.first().map(String::as_str).unwrap_or_default();
+        match expr.source {
+            Source::Args => {
+                if !field.args.iter().any(|a| a.name.as_str() == first) {
+                    let known: Vec<&str> = field.args.iter().map(|a| a.name.as_str()).collect();
+                    self.error(
+                        pos,
+                        format!(
+                            "`{expr}`: `{}` has no argument `{first}` (arguments: {})",
+                            field.coordinate,
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+            Source::Parent => {
+                if field.is_root {
+                    self.error(
+                        pos,
+                        format!(
+                            "`{expr}`: `{}` is a root field and has no parent",
+                            field.coordinate
+                        ),
+                    );
+                } else if !field.json_keys.contains(first) {
+                    self.error(pos, format!("`{expr}`: `{}` has no field `{first}` read from its upstream JSON; declare it (e.g. `{first}: ID`) or read it with @from", field.parent));
+                }
+            }
+            Source::Header => {
+                if !forward.iter().any(|h| h.as_str() == first) {
+                    self.error(pos, format!("`{expr}`: header `{first}` is not forwarded; list it in `forwardHeaders` on the field's @rest or its @upstream"));
+                }
+            }
+        }
+    }
+}
+
+/// What a binding's templates may refer to.
+struct FieldCtx<'a> {
+    coordinate: &'a str,
+    args: &'a [ArgDef],
+    is_root: bool,
+    json_keys: &'a HashSet<String>,
+    parent: &'a str,
+}
+
+struct Scope<'a> {
+    names: &'a HashSet<String>,
+    upstreams: &'a IndexMap<String, Arc<UpstreamConfig>>,
+    query_type: &'a str,
+    mutation_type: Option<&'a str>,
+    kinds: std::collections::HashMap<String, &'a TypeKind>,
+}
+
+fn base_name(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(inner) => base_name(inner),
+    }
+}
+
+fn named_kind<'a>(ty: &Type, scope: &Scope<'a>) -> Option<&'a TypeKind> {
+    let _ = scope.names;
+    scope.kinds.get(base_name(ty)).copied()
+}
+
+fn has_directive(directives: &[Positioned<ConstDirective>], name: &str) -> bool {
+    directives.iter().any(|d| d.node.name.node == name)
+}
+
+fn from_path(directives: &[Positioned<ConstDirective>]) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == "from")
+        .and_then(|d| d.node.get_argument("path"))
+        .and_then(|v| match &v.node {
+            ConstValue::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}

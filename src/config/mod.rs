@@ -1,0 +1,219 @@
+//! The operator's SDL, read into a typed, validated configuration.
+//!
+//! `load` is the only entry point: it parses the SDL, reads the directives
+//! (`@upstream`, `@server`, `@rest`, `@from`), resolves `${ENV}` references and
+//! checks every cross-reference, returning all problems at once as
+//! `file:line:col: message` diagnostics. Nothing downstream re-validates.
+
+mod directives;
+mod env;
+mod error;
+mod load;
+pub mod template;
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::parser::types::Type;
+use async_graphql::{Name, Value as ConstValue};
+use http::{HeaderName, HeaderValue, Method};
+use indexmap::IndexMap;
+use url::Url;
+
+pub use env::EnvLookup;
+pub use error::{Diagnostic, Diagnostics};
+pub use load::{load, load_file};
+pub use template::{Expr, Piece, Source, Template};
+
+/// Everything the gateway serves, as read from one SDL file.
+#[derive(Debug)]
+pub struct Config {
+    /// Upstreams by name, in declaration order.
+    pub upstreams: IndexMap<String, Arc<UpstreamConfig>>,
+    pub server: ServerSettings,
+    pub query_type: String,
+    pub mutation_type: Option<String>,
+    /// Every named type of the SDL except the built-in scalars.
+    pub types: IndexMap<String, TypeDef>,
+}
+
+impl Config {
+    pub fn object(&self, name: &str) -> Option<&ObjectDef> {
+        match self.types.get(name) {
+            Some(TypeDef::Object(object) | TypeDef::Interface(object)) => Some(object),
+            _ => None,
+        }
+    }
+}
+
+/// Gateway-wide settings from `schema @server(...)`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest accepted request body; bigger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Deepest accepted selection nesting.
+    pub max_depth: usize,
+    /// Largest accepted query complexity (one point per field).
+    pub max_complexity: usize,
+    /// Whether `__schema`/`__type` are answered.
+    pub introspection: bool,
+    /// Whether `GET /` serves GraphiQL.
+    pub graphiql: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            max_body_bytes: 1024 * 1024,
+            max_depth: 32,
+            max_complexity: 10_000,
+            introspection: true,
+            graphiql: true,
+        }
+    }
+}
+
+/// One `@upstream` declaration.
+#[derive(Debug)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// Base URL; binding paths are appended to its path.
+    pub url: Url,
+    /// Ceiling for one whole call.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Speak HTTP/2 without TLS (h2c prior knowledge). Over TLS, HTTP/2 is
+    /// negotiated with ALPN regardless.
+    pub http2_only: bool,
+    /// Headers sent on every call (credentials from `${ENV}`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Inbound headers that every binding of this upstream may read with
+    /// `{$header.NAME}` and that are forwarded as they are.
+    pub forward_headers: Vec<HeaderName>,
+    /// Largest accepted response body.
+    pub max_response_bytes: usize,
+    /// Idle keep-alive connections kept per host.
+    pub pool_max_idle: usize,
+}
+
+#[derive(Debug)]
+pub enum TypeDef {
+    Object(ObjectDef),
+    Interface(ObjectDef),
+    Union(UnionDef),
+    Enum(EnumDef),
+    Scalar(ScalarDef),
+    Input(InputDef),
+}
+
+#[derive(Debug)]
+pub struct ObjectDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub implements: Vec<String>,
+    pub fields: IndexMap<String, Arc<FieldDef>>,
+}
+
+#[derive(Debug)]
+pub struct UnionDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct EnumDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ScalarDef {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct InputDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub fields: Vec<ArgDef>,
+}
+
+/// One output field and where its value comes from.
+#[derive(Debug)]
+pub struct FieldDef {
+    /// `Type.field`, for messages.
+    pub coordinate: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub ty: Type,
+    pub args: Vec<ArgDef>,
+    pub source: FieldSource,
+}
+
+#[derive(Debug)]
+pub struct ArgDef {
+    pub name: Name,
+    pub description: Option<String>,
+    pub ty: Type,
+    pub default: Option<ConstValue>,
+}
+
+/// How a field gets its value.
+#[derive(Debug)]
+pub enum FieldSource {
+    /// `@rest`: an upstream call.
+    Rest(Arc<RestBinding>),
+    /// Read from the parent's JSON: the field's own name, or `@from(path:)`.
+    Parent(Vec<String>),
+    /// A root field with no binding whose type is an object: the object is
+    /// made of the field's arguments.
+    Arguments,
+}
+
+/// A field's `@rest` binding, fully checked.
+#[derive(Debug)]
+pub struct RestBinding {
+    pub upstream: Arc<UpstreamConfig>,
+    pub method: Method,
+    /// The path, one template per `/`-separated segment.
+    pub path: Vec<Template>,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<BodyTemplate>,
+    /// A path into the response JSON whose sub-tree is the field's value.
+    pub select: Vec<String>,
+    /// Inbound headers forwarded as they are (the upstream's list plus the
+    /// field's own).
+    pub forward_headers: Vec<HeaderName>,
+}
+
+/// A JSON body with templates in its strings. A string that is exactly one
+/// placeholder keeps the value's JSON type.
+#[derive(Debug)]
+pub enum BodyTemplate {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(Template),
+    List(Vec<BodyTemplate>),
+    Object(Vec<(String, BodyTemplate)>),
+}
+
+impl BodyTemplate {
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        self.collect_exprs(&mut out);
+        out
+    }
+
+    fn collect_exprs<'a>(&'a self, out: &mut Vec<&'a Expr>) {
+        match self {
+            BodyTemplate::String(t) => out.extend(t.exprs()),
+            BodyTemplate::List(items) => items.iter().for_each(|i| i.collect_exprs(out)),
+            BodyTemplate::Object(fields) => fields.iter().for_each(|(_, v)| v.collect_exprs(out)),
+            BodyTemplate::Null | BodyTemplate::Bool(_) | BodyTemplate::Number(_) => {}
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! A simulated upstream: an axum router behind a latency and a recorder of
+//! every request's arrival time. The demo's services and the tests' mock
+//! upstreams are both built on it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use http::HeaderMap;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: String,
+    /// Path and query, exactly as received (still percent-encoded).
+    pub target: String,
+    pub headers: HeaderMap,
+    pub at: Instant,
+}
+
+/// Run-time controls and records of one simulated upstream.
+#[derive(Debug, Default)]
+pub struct MockState {
+    latency_ms: AtomicU64,
+    hits: Mutex<Vec<Hit>>,
+}
+
+impl MockState {
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn reset(&self) {
+        self.hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// A running simulated upstream on 127.0.0.1.
+pub struct MockService {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub state: Arc<MockState>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl MockService {
+    /// Serves `routes` on `127.0.0.1:port` (0 for any free port), each answer
+    /// delayed by `latency`. `GET /__stats` and `GET /__config?latency_ms=N`
+    /// are added.
+    pub async fn start(
+        name: &str,
+        port: u16,
+        latency: Duration,
+        routes: Router,
+    ) -> std::io::Result<MockService> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState::default());
+        state.set_latency(latency);
+        let app = routes
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                record_and_delay,
+            ))
+            .merge(
+                Router::new()
+                    .route("/__stats", get(stats))
+                    .route("/__config", get(configure))
+                    .with_state(state.clone()),
+            );
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(MockService {
+            name: name.to_owned(),
+            addr,
+            state,
+            stop: Some(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for MockService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn record_and_delay(
+    State(state): State<Arc<MockState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let hit = Hit {
+        method: request.method().to_string(),
+        target: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers: request.headers().clone(),
+        at: Instant::now(),
+    };
+    state
+        .hits
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(hit);
+    let latency = state.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(request).await
+}
+
+async fn stats(State(state): State<Arc<MockState>>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "requests": state.count(),
+        "latency_ms": state.latency().as_millis() as u64,
+    }))
+}
+
+#[derive(Deserialize)]
+struct ConfigParams {
+    latency_ms: Option<u64>,
+}
+
+async fn configure(
+    State(state): State<Arc<MockState>>,
+    Query(params): Query<ConfigParams>,
+) -> axum::Json<serde_json::Value> {
+    if let Some(ms) = params.latency_ms {
+        state.set_latency(Duration::from_millis(ms));
+    }
+    stats(State(state)).await
+}

@@ -1,0 +1,56 @@
+//! The seed scenario: five simulated upstreams of a product page (plus an
+//! orders service for mutations), and the demo schema bound to them.
+
+pub mod mock;
+mod services;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use mock::{Hit, MockService, MockState};
+
+/// The demo schema, compiled in so `tributary demo` works from anywhere.
+pub const DEMO_SCHEMA: &str = include_str!("../../schema/demo.graphql");
+
+/// Seed latencies: catalogue 120, pricing 95, inventory 110,
+/// recommendations 140, shipping 65 (sequential sum 530 ms, slowest 140 ms).
+pub const SEED: [(&str, u64); 6] = [
+    ("catalogue", 120),
+    ("pricing", 95),
+    ("inventory", 110),
+    ("recommendations", 140),
+    ("shipping", 65),
+    ("orders", 30),
+];
+
+/// The running simulated upstreams.
+pub struct Demo {
+    pub services: Vec<MockService>,
+}
+
+impl Demo {
+    /// Starts every service on a free loopback port; `latency` overrides the
+    /// seed latencies (e.g. zero for throughput runs).
+    pub async fn start(latency: Option<Duration>) -> std::io::Result<Demo> {
+        let mut services = Vec::new();
+        for (name, ms) in SEED {
+            let router = services::router(name);
+            let latency = latency.unwrap_or(Duration::from_millis(ms));
+            services.push(MockService::start(name, 0, latency, router).await?);
+        }
+        Ok(Demo { services })
+    }
+
+    /// `CATALOGUE_URL` etc. pointing at the running services: the demo
+    /// schema reads its upstream URLs from these.
+    pub fn env(&self) -> HashMap<String, String> {
+        self.services
+            .iter()
+            .map(|s| (format!("{}_URL", s.name.to_ascii_uppercase()), s.url()))
+            .collect()
+    }
+
+    pub fn service(&self, name: &str) -> Option<&MockService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}

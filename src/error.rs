@@ -1,0 +1,138 @@
+//! The gateway's one error vocabulary: every error a client can see carries an
+//! [`ErrorCode`] in `extensions.code`, and this module is the only place where
+//! internal errors become GraphQL errors.
+
+use std::fmt;
+
+use async_graphql::ErrorExtensions;
+
+/// The value of `extensions.code` on every error the gateway reports.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The upstream answered with a status outside 2xx.
+    UpstreamHttpError,
+    /// The upstream could not be reached (connection refused, reset, DNS).
+    UpstreamUnavailable,
+    /// The upstream did not answer within its time budget.
+    UpstreamTimeout,
+    /// The upstream answered 2xx with a body we cannot use: not JSON, too big,
+    /// or a JSON value that does not fit the declared GraphQL type.
+    UpstreamBadResponse,
+    /// A value from the client (argument, header) cannot be placed in an
+    /// upstream request safely, e.g. a path segment of `..`.
+    BadUserInput,
+    /// The request body or parameters are not a GraphQL-over-HTTP request.
+    BadRequest,
+    /// The document does not parse.
+    GraphqlParseFailed,
+    /// The document does not validate against the schema (or exceeds limits).
+    GraphqlValidationFailed,
+    /// The operation type is not allowed over this HTTP method.
+    MethodNotAllowed,
+    /// A bug: something the gateway believed impossible happened.
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The SCREAMING_SNAKE_CASE name clients see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UpstreamHttpError => "UPSTREAM_HTTP_ERROR",
+            ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            ErrorCode::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The HTTP status of a response whose only error has this code and that
+    /// carries no `data` (request errors). Field errors never change the status.
+    pub fn http_status(self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::GraphqlParseFailed
+            | ErrorCode::GraphqlValidationFailed
+            | ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::UpstreamHttpError
+            | ErrorCode::UpstreamUnavailable
+            | ErrorCode::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
+            ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error that happened while resolving one field. Cheap to clone, because
+/// one upstream failure can be reported by several fields that share a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub code: ErrorCode,
+    /// Safe for clients: never an upstream body, URL secret or header value.
+    pub message: String,
+    /// The upstream the failure came from, if any.
+    pub upstream: Option<String>,
+    /// The upstream's HTTP status, if it answered.
+    pub status: Option<u16>,
+}
+
+impl FieldError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        FieldError {
+            code,
+            message: message.into(),
+            upstream: None,
+            status: None,
+        }
+    }
+
+    pub fn upstream(mut self, name: &str) -> Self {
+        self.upstream = Some(name.to_owned());
+        self
+    }
+
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The GraphQL error a resolver returns.
+    pub fn into_graphql(self) -> async_graphql::Error {
+        let FieldError {
+            code,
+            message,
+            upstream,
+            status,
+        } = self;
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Some(upstream) = &upstream {
+                ext.set("upstream", upstream.as_str());
+            }
+            if let Some(status) = status {
+                ext.set("status", status);
+            }
+        })
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for FieldError {}

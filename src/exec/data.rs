@@ -1,0 +1,54 @@
+//! The executed result tree that resolvers read.
+
+use std::sync::Arc;
+
+use futures_util::future::{BoxFuture, Shared};
+use serde_json::Value;
+
+use crate::error::FieldError;
+
+/// One field's executed value.
+#[derive(Debug)]
+pub(crate) enum Data {
+    Null,
+    /// A scalar or enum (or a list of them), coerced by the resolver.
+    Leaf(Value),
+    Object(Arc<ObjectData>),
+    List(Vec<Data>),
+}
+
+/// An object's upstream JSON and the calls already started for its children.
+#[derive(Debug)]
+pub(crate) struct ObjectData {
+    pub(crate) json: Value,
+    /// By response key (alias or name). Few per object: a vector beats a map.
+    pub(crate) children: Vec<(String, Slot)>,
+}
+
+impl ObjectData {
+    pub(crate) fn child(&self, key: &str) -> Option<&Slot> {
+        self.children.iter().find(|(k, _)| k == key).map(|(_, s)| s)
+    }
+}
+
+pub(crate) type FieldResult = Result<Arc<Data>, FieldError>;
+pub(crate) type Pending = Shared<BoxFuture<'static, FieldResult>>;
+
+/// A child's value: known already, or on its way.
+#[derive(Debug)]
+pub(crate) enum Slot {
+    Ready(FieldResult),
+    Pending(Pending),
+}
+
+impl Slot {
+    pub(crate) async fn get(&self) -> FieldResult {
+        match self {
+            Slot::Ready(result) => result.clone(),
+            Slot::Pending(pending) => pending.clone().await,
+        }
+    }
+}
+
+/// What the engine holds as an object's parent value.
+pub(crate) struct ObjRef(pub(crate) Arc<ObjectData>);

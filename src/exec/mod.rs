@@ -1,0 +1,18 @@
+//! Plan and execute: the operation's selection set plus the schema's bindings
+//! become a tree of upstream calls, each started the moment its inputs exist.
+//!
+//! async-graphql's dynamic schema resolves the fields of a nested object one
+//! after another, so the engine cannot be the source of concurrency below the
+//! root. Instead, when an object's JSON is known, [`run::start_children`]
+//! spawns every bound child call at once (and, as each answers, its own
+//! children), and the engine's resolvers only await results already on their
+//! way. The engine keeps validation, coercion into the response and error
+//! placement.
+
+pub(crate) mod data;
+pub(crate) mod plan;
+pub(crate) mod registry;
+pub(crate) mod run;
+pub(crate) mod state;
+
+pub use state::RequestState;

@@ -1,0 +1,109 @@
+//! The part of an operation below one field that involves upstream calls.
+
+use std::sync::Arc;
+
+use async_graphql::{SelectionField, Value as ConstValue};
+use serde_json::{Map, Value};
+
+use super::registry::{FieldRt, Out, Registry};
+use crate::config::FieldSource;
+
+/// One selected field whose subtree makes upstream calls.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The response key (alias or name).
+    pub(crate) key: String,
+    pub(crate) field: Arc<FieldRt>,
+    /// Arguments with variables and defaults applied, as JSON.
+    pub(crate) args: Map<String, Value>,
+    /// Selected children that are bound, or lead to bound descendants.
+    pub(crate) children: Vec<Arc<Plan>>,
+}
+
+impl Plan {
+    pub(crate) fn new(
+        registry: &Registry,
+        field: Arc<FieldRt>,
+        key: String,
+        args: Map<String, Value>,
+        selection: SelectionField<'_>,
+    ) -> Plan {
+        let children = children(registry, &field, selection);
+        Plan {
+            key,
+            field,
+            args,
+            children,
+        }
+    }
+}
+
+fn children(registry: &Registry, field: &FieldRt, selection: SelectionField<'_>) -> Vec<Arc<Plan>> {
+    // Below an interface or union the concrete type is known only from the
+    // data; those children resolve when the engine reaches them.
+    if !matches!(field.out, Out::Object) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for child in selection.selection_set() {
+        if child.name().starts_with("__") || !included(&child) {
+            continue;
+        }
+        let Some(rt) = registry.field(&field.named, child.name()) else {
+            continue;
+        };
+        let key = child.alias().unwrap_or(child.name());
+        if out.iter().any(|p: &Arc<Plan>| p.key == key) {
+            continue;
+        }
+        let grandchildren = children(registry, rt, child);
+        let bound = matches!(rt.def.source, FieldSource::Rest(_));
+        if !bound && grandchildren.is_empty() {
+            continue;
+        }
+        out.push(Arc::new(Plan {
+            key: key.to_owned(),
+            field: rt.clone(),
+            args: arguments(rt, &child),
+            children: grandchildren,
+        }));
+    }
+    out
+}
+
+/// `@skip(if:)` / `@include(if:)`, with variables applied.
+fn included(selection: &SelectionField<'_>) -> bool {
+    let Ok(directives) = selection.directives() else {
+        return true;
+    };
+    directives.iter().all(|d| {
+        let flag = d
+            .get_argument("if")
+            .map(|v| matches!(v.node, ConstValue::Boolean(true)));
+        match d.name.node.as_str() {
+            "skip" => flag != Some(true),
+            "include" => flag != Some(false),
+            _ => true,
+        }
+    })
+}
+
+fn arguments(field: &FieldRt, selection: &SelectionField<'_>) -> Map<String, Value> {
+    let mut args: Map<String, Value> = selection
+        .arguments()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.into_json().unwrap_or(Value::Null)))
+        .collect();
+    for def in &field.def.args {
+        if let Some(default) = &def.default
+            && !args.contains_key(def.name.as_str())
+        {
+            args.insert(
+                def.name.to_string(),
+                default.clone().into_json().unwrap_or(Value::Null),
+            );
+        }
+    }
+    args
+}

@@ -1,0 +1,101 @@
+//! Runtime view of the configuration: per type, its fields with their
+//! upstream clients resolved, and what kind of value each field produces.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::parser::types::{BaseType, Type};
+
+use crate::config::{Config, FieldDef, FieldSource, TypeDef};
+use crate::upstream::Upstream;
+
+/// The named type at the bottom of a field's type.
+#[derive(Debug, Clone)]
+pub(crate) enum Out {
+    Int,
+    Float,
+    String,
+    Boolean,
+    Id,
+    /// Custom scalars pass JSON through unchanged.
+    Custom,
+    Enum(Arc<HashSet<String>>),
+    Object,
+    /// Interfaces and unions; the concrete type comes from `__typename`.
+    Abstract,
+}
+
+#[derive(Debug)]
+pub(crate) struct FieldRt {
+    pub(crate) def: Arc<FieldDef>,
+    pub(crate) upstream: Option<Arc<Upstream>>,
+    /// The name of the bottom named type.
+    pub(crate) named: String,
+    pub(crate) out: Out,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub(crate) types: HashMap<String, HashMap<String, Arc<FieldRt>>>,
+}
+
+impl Registry {
+    pub(crate) fn field(&self, ty: &str, field: &str) -> Option<&Arc<FieldRt>> {
+        self.types.get(ty)?.get(field)
+    }
+
+    pub(crate) fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Registry {
+        let mut types = HashMap::new();
+        for (name, def) in &config.types {
+            let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
+                continue;
+            };
+            let fields = object
+                .fields
+                .iter()
+                .map(|(fname, fdef)| {
+                    let upstream = match &fdef.source {
+                        FieldSource::Rest(binding) => {
+                            upstreams.get(&binding.upstream.name).cloned()
+                        }
+                        _ => None,
+                    };
+                    let named = base_name(&fdef.ty).to_owned();
+                    let out = out_kind(config, &named);
+                    let rt = FieldRt {
+                        def: fdef.clone(),
+                        upstream,
+                        named,
+                        out,
+                    };
+                    (fname.clone(), Arc::new(rt))
+                })
+                .collect();
+            types.insert(name.clone(), fields);
+        }
+        Registry { types }
+    }
+}
+
+pub(crate) fn base_name(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(inner) => base_name(inner),
+    }
+}
+
+fn out_kind(config: &Config, named: &str) -> Out {
+    match named {
+        "Int" => Out::Int,
+        "Float" => Out::Float,
+        "String" => Out::String,
+        "Boolean" => Out::Boolean,
+        "ID" => Out::Id,
+        other => match config.types.get(other) {
+            Some(TypeDef::Enum(e)) => Out::Enum(Arc::new(e.values.iter().cloned().collect())),
+            Some(TypeDef::Object(_)) => Out::Object,
+            Some(TypeDef::Interface(_) | TypeDef::Union(_)) => Out::Abstract,
+            _ => Out::Custom,
+        },
+    }
+}

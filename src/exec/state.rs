@@ -1,0 +1,123 @@
+//! Per-request execution state: inbound headers, the operation's in-flight
+//! upstream calls (identical ones are made once), and errors that a nullable
+//! field absorbed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::ServerError;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use http::HeaderMap;
+use serde_json::Value;
+use tokio::task::AbortHandle;
+
+use super::registry::Registry;
+use crate::error::FieldError;
+use crate::upstream::{Upstream, UpstreamRequest};
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Value>, FieldError>>>;
+
+/// One GraphQL request's execution state, shared by its resolvers and the
+/// tasks they spawn.
+pub struct RequestState {
+    pub(crate) registry: Arc<Registry>,
+    /// Inbound headers; bindings read only those the operator allowed.
+    pub(crate) headers: HeaderMap,
+    /// Safe upstream requests of this operation, by upstream and request.
+    /// Locked only to look up or insert, never across an await.
+    inflight: Mutex<HashMap<String, SharedFetch>>,
+    /// Errors absorbed by a nullable field, reported with the response.
+    absorbed: Mutex<Vec<ServerError>>,
+    /// Spawned calls, aborted when the request goes away.
+    tasks: Mutex<Vec<AbortHandle>>,
+    /// Set once execution starts: a response without it is a request error.
+    executed: AtomicBool,
+}
+
+impl RequestState {
+    pub(crate) fn new(registry: Arc<Registry>, headers: HeaderMap) -> Arc<RequestState> {
+        Arc::new(RequestState {
+            registry,
+            headers,
+            inflight: Mutex::default(),
+            absorbed: Mutex::default(),
+            tasks: Mutex::default(),
+            executed: AtomicBool::new(false),
+        })
+    }
+
+    /// Sends `request`, or joins an identical one already under way.
+    pub(crate) async fn fetch(
+        &self,
+        upstream: &Arc<Upstream>,
+        request: UpstreamRequest,
+    ) -> Result<Arc<Value>, FieldError> {
+        if !request.method.is_safe() {
+            return upstream.call(&request).await.map(Arc::new);
+        }
+        let key = format!("{}\n{}", upstream.name(), request.dedupe_key());
+        let shared = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            inflight
+                .entry(key)
+                .or_insert_with(|| {
+                    let upstream = upstream.clone();
+                    async move { upstream.call(&request).await.map(Arc::new) }
+                        .boxed()
+                        .shared()
+                })
+                .clone()
+        };
+        shared.await
+    }
+
+    pub(crate) fn track(&self, task: AbortHandle) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+    }
+
+    pub(crate) fn absorb(&self, error: ServerError) {
+        self.absorbed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(error);
+    }
+
+    pub(crate) fn take_absorbed(&self) -> Vec<ServerError> {
+        std::mem::take(&mut *self.absorbed.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn mark_executed(&self) {
+        self.executed.store(true, Ordering::Relaxed);
+    }
+
+    pub fn executed(&self) -> bool {
+        self.executed.load(Ordering::Relaxed)
+    }
+
+    /// Aborts every call still running for this request.
+    pub fn cancel(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Cancels the request's outstanding calls when the request is dropped
+/// (finished, or abandoned by a client that went away).
+pub(crate) struct CancelOnDrop(pub(crate) Arc<RequestState>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}

@@ -1,0 +1,134 @@
+//! A loaded schema, ready to execute requests: the engine schema, the upstream
+//! clients and a cache of parsed documents.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dynamic::Schema;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Request, Response, Variables};
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::config::{Config, ServerSettings};
+use crate::exec::RequestState;
+use crate::exec::registry::Registry;
+use crate::exec::state::CancelOnDrop;
+use crate::upstream::Upstream;
+
+/// Parsed documents kept, by query text: parsing costs more than the rest of
+/// a small request's execution.
+const DOCUMENT_CACHE_ENTRIES: u64 = 1_000;
+
+/// A GraphQL request as it arrived over HTTP.
+#[derive(Debug, Default)]
+pub struct GraphqlRequest {
+    pub query: String,
+    pub operation_name: Option<String>,
+    pub variables: Option<serde_json::Map<String, Value>>,
+}
+
+/// What executing a request produced.
+pub struct Outcome {
+    pub response: Response,
+    /// False when the request failed before execution (parse, validation,
+    /// variables): the response then carries no `data`.
+    pub executed: bool,
+}
+
+pub struct Gateway {
+    schema: Schema,
+    registry: Arc<Registry>,
+    pub settings: ServerSettings,
+    documents: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+}
+
+/// Why a document was refused before execution.
+pub enum Refusal {
+    Parse(async_graphql::parser::Error),
+    /// A mutation sent over GET.
+    MutationOverGet,
+}
+
+impl Gateway {
+    /// Builds the upstream clients and the executable schema.
+    pub fn new(config: &Config) -> Result<Gateway, String> {
+        let mut upstreams = HashMap::new();
+        for (name, up) in &config.upstreams {
+            let client = Upstream::new(up.clone())
+                .map_err(|e| format!("cannot build the HTTP client for upstream `{name}`: {e}"))?;
+            upstreams.insert(name.clone(), Arc::new(client));
+        }
+        let built = crate::schema::build(config, &upstreams)?;
+        Ok(Gateway {
+            schema: built.schema,
+            registry: built.registry,
+            settings: config.server.clone(),
+            documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
+        })
+    }
+
+    /// The schema in SDL, as clients see it.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
+    /// Parses `query` (cached), refusing mutations when `read_only`.
+    pub fn prepare(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        read_only: bool,
+    ) -> Result<Arc<ExecutableDocument>, Refusal> {
+        let document = match self.documents.get(query) {
+            Some(doc) => doc,
+            None => {
+                let doc =
+                    Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?);
+                self.documents.insert(query.to_owned(), doc.clone());
+                doc
+            }
+        };
+        if read_only && operation_type(&document, operation_name) == Some(OperationType::Mutation) {
+            return Err(Refusal::MutationOverGet);
+        }
+        Ok(document)
+    }
+
+    /// Executes a prepared request.
+    pub async fn execute(
+        &self,
+        request: GraphqlRequest,
+        document: &ExecutableDocument,
+        headers: HeaderMap,
+    ) -> Outcome {
+        let state = RequestState::new(self.registry.clone(), headers);
+        let guard = CancelOnDrop(state.clone());
+        let mut engine_request = Request::new(request.query).data(state.clone());
+        if let Some(name) = request.operation_name {
+            engine_request = engine_request.operation_name(name);
+        }
+        if let Some(variables) = request.variables {
+            engine_request =
+                engine_request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        engine_request.set_parsed_query(document.clone());
+        let response = self.schema.execute(engine_request).await;
+        drop(guard);
+        Outcome {
+            response,
+            executed: state.executed(),
+        }
+    }
+}
+
+fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}

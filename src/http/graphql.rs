@@ -1,0 +1,288 @@
+//! `POST /graphql` and `GET /graphql` per the GraphQL-over-HTTP spec.
+//!
+//! - Requests: `application/json` bodies; GET with `query`, `operationName`,
+//!   `variables` (JSON text) in the query string, with or without a
+//!   content type, as urql sends them. Mutations over GET get 405.
+//! - Responses: `Accept` picks `application/graphql-response+json` (request
+//!   errors get 400 and no `data`) or `application/json` (200 for every
+//!   well-formed request, as the spec asks of that type). Requests that are
+//!   not GraphQL-over-HTTP at all (bad JSON, no query) get 400 either way.
+
+use std::collections::BTreeMap;
+
+use async_graphql::ServerError;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::graphiql;
+use super::negotiate::{ResponseType, response_type, wants_html};
+use crate::error::ErrorCode;
+use crate::gateway::{GraphqlRequest, Outcome, Refusal};
+use crate::server::AppState;
+
+pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let Some(rt) = response_type(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media != "application/json" && media != "application/graphql-response+json" {
+        return http_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            rt,
+            format!(
+                "POST bodies must be application/json, not `{}`",
+                if content_type.is_empty() {
+                    "(none)"
+                } else {
+                    content_type
+                }
+            ),
+        );
+    }
+    let limit = app.gateway.settings.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large(rt, limit);
+    }
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(rt, limit),
+    };
+    let request = match parse_body(&bytes) {
+        Ok(request) => request,
+        Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
+    };
+    run(&app, rt, request, headers, false).await
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    if query.is_empty() && wants_html(&headers) {
+        return graphiql::page(State(app)).await;
+    }
+    let Some(rt) = response_type(&headers) else {
+        return not_acceptable();
+    };
+    let request = match parse_params(&query) {
+        Ok(request) => request,
+        Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
+    };
+    run(&app, rt, request, headers, true).await
+}
+
+async fn run(
+    app: &AppState,
+    rt: ResponseType,
+    request: GraphqlRequest,
+    headers: HeaderMap,
+    read_only: bool,
+) -> Response {
+    let document =
+        match app
+            .gateway
+            .prepare(&request.query, request.operation_name.as_deref(), read_only)
+        {
+            Ok(document) => document,
+            Err(Refusal::MutationOverGet) => {
+                let mut response = http_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    rt,
+                    "mutations are not allowed over GET; use POST".to_owned(),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                return response;
+            }
+            Err(Refusal::Parse(e)) => {
+                let positions: Vec<async_graphql::Pos> = e.positions().collect();
+                let mut error = ServerError::new(e.to_string(), None);
+                error.locations = positions;
+                return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
+            }
+        };
+    let outcome = app.gateway.execute(request, &document, headers).await;
+    respond(rt, outcome)
+}
+
+fn respond(rt: ResponseType, outcome: Outcome) -> Response {
+    let Outcome { response, executed } = outcome;
+    if !executed {
+        return graphql_errors(rt, response.errors, ErrorCode::GraphqlValidationFailed);
+    }
+    let body = ResponseBody {
+        data: Some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    json_response(StatusCode::OK, rt, &body)
+}
+
+/// Errors raised before execution: no `data`; 400 for the GraphQL media type.
+fn graphql_errors(rt: ResponseType, mut errors: Vec<ServerError>, code: ErrorCode) -> Response {
+    for error in &mut errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", code.as_str());
+        }
+    }
+    let status = match rt {
+        ResponseType::GraphqlResponse => code.http_status(),
+        ResponseType::Json => StatusCode::OK,
+    };
+    let body = ResponseBody {
+        data: None,
+        errors: &errors,
+        extensions: &BTreeMap::new(),
+    };
+    json_response(status, rt, &body)
+}
+
+/// A request that is not well-formed GraphQL over HTTP.
+fn http_error(status: StatusCode, rt: ResponseType, message: String) -> Response {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", ErrorCode::BadRequest.as_str());
+    let body = ResponseBody {
+        data: None,
+        errors: std::slice::from_ref(&error),
+        extensions: &BTreeMap::new(),
+    };
+    json_response(status, rt, &body)
+}
+
+fn too_large(rt: ResponseType, limit: usize) -> Response {
+    http_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        rt,
+        format!("the request body is larger than {limit} bytes (maxBodyBytes)"),
+    )
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "accept application/graphql-response+json or application/json\n",
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct ResponseBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
+fn json_response(status: StatusCode, rt: ResponseType, body: &ResponseBody<'_>) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, rt.content_type())], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize a response");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot serialize the response\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn parse_body(bytes: &[u8]) -> Result<GraphqlRequest, String> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let Value::Object(mut map) = value else {
+        return Err(
+            "the body must be a JSON object with a `query` (batched requests are not supported)"
+                .to_owned(),
+        );
+    };
+    let query = match map.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(_) => return Err("`query` must be a string".to_owned()),
+        None => return Err("the body has no `query`".to_owned()),
+    };
+    let operation_name = match map.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => return Err("`operationName` must be a string or null".to_owned()),
+    };
+    let variables = match map.remove("variables") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(vars)) => Some(vars),
+        Some(_) => return Err("`variables` must be an object or null".to_owned()),
+    };
+    match map.remove("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err("`extensions` must be an object or null".to_owned()),
+    }
+    Ok(GraphqlRequest {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+fn parse_params(raw: &str) -> Result<GraphqlRequest, String> {
+    let mut request = GraphqlRequest::default();
+    let mut has_query = false;
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "query" => {
+                request.query = value.into_owned();
+                has_query = true;
+            }
+            "operationName" if !value.is_empty() => {
+                request.operation_name = Some(value.into_owned())
+            }
+            "variables" if !value.is_empty() => {
+                let parsed: Value = serde_json::from_str(&value)
+                    .map_err(|e| format!("`variables` is not valid JSON: {e}"))?;
+                request.variables = match parsed {
+                    Value::Object(vars) => Some(vars),
+                    Value::Null => None,
+                    _ => return Err("`variables` must be a JSON object".to_owned()),
+                };
+            }
+            "extensions" if !value.is_empty() => {
+                let parsed: Value = serde_json::from_str(&value)
+                    .map_err(|e| format!("`extensions` is not valid JSON: {e}"))?;
+                if !matches!(parsed, Value::Object(_) | Value::Null) {
+                    return Err("`extensions` must be a JSON object".to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !has_query {
+        return Err("the request has no `query` parameter".to_owned());
+    }
+    Ok(request)
+}

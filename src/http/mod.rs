@@ -1,0 +1,5 @@
+//! HTTP endpoints: GraphQL over HTTP, GraphiQL, health.
+
+pub mod graphiql;
+pub mod graphql;
+mod negotiate;

@@ -1,0 +1,38 @@
+//! Tributary: a GraphQL aggregation server. An operator's SDL binds fields to
+//! upstream HTTP services; one GraphQL request fans out to every independent
+//! upstream call at once and fans in to one response.
+//!
+//! # Layout
+//! - [`config`]: SDL + directives -> typed, validated [`config::Config`]
+//!   (diagnostics with `file:line:col`).
+//! - [`schema`]: config -> async-graphql dynamic schema; the one generic
+//!   resolver; null propagation; JSON -> GraphQL coercion.
+//! - [`exec`]: the plan/execute step: starts every bound field as soon as its
+//!   inputs are known, dedupes identical calls within an operation.
+//! - [`upstream`]: request rendering (safe templates) and per-upstream clients.
+//! - [`gateway`]: a loaded schema ready to execute; parsed-document cache.
+//! - [`http`]: GraphQL over HTTP, GraphiQL.
+//! - [`server`]: `app(state) -> Router`, graceful `run`.
+//! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks.
+//! - [`error`]: the one `ErrorCode` vocabulary.
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod exec;
+pub mod gateway;
+pub mod http;
+pub mod schema;
+pub mod server;
+pub mod upstream;
+
+pub use gateway::Gateway;
+
+/// Installs the TLS crypto provider once per process (ring, which builds
+/// without a C toolchain beyond cc and keeps builds fast).
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -1,0 +1,185 @@
+//! The `tributary` command: `serve`, `check`, `demo` (the default).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tributary::config::{self, Config};
+use tributary::http::graphiql::Assets;
+use tributary::server::{self, AppState};
+use tributary::{Gateway, demo};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "tributary",
+    version,
+    about = "A GraphQL aggregation server: SDL fields bound to upstream HTTP services, fetched concurrently."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API described by SCHEMA.
+    Serve {
+        /// The SDL file with @upstream and @rest directives.
+        schema: PathBuf,
+        #[command(flatten)]
+        http: HttpArgs,
+    },
+    /// Validate schema files; exits non-zero with file:line:col errors.
+    Check {
+        #[arg(required = true)]
+        schemas: Vec<PathBuf>,
+    },
+    /// Start the demo: simulated upstreams and the demo schema.
+    Demo {
+        #[command(flatten)]
+        http: HttpArgs,
+        /// Answer instantly instead of with the seed latencies.
+        #[arg(long)]
+        zero_latency: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRIBUTARY_LISTEN", default_value = "127.0.0.1:4000")]
+    listen: String,
+    /// Serve GraphiQL's scripts from this folder instead of the public CDN.
+    #[arg(long, env = "TRIBUTARY_GRAPHIQL_ASSETS")]
+    graphiql_assets: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let command = cli.command.unwrap_or(Command::Demo {
+        http: HttpArgs {
+            listen: std::env::var("TRIBUTARY_LISTEN")
+                .unwrap_or_else(|_| "127.0.0.1:4000".to_owned()),
+            graphiql_assets: std::env::var_os("TRIBUTARY_GRAPHIQL_ASSETS").map(PathBuf::from),
+        },
+        zero_latency: false,
+    });
+    match command {
+        Command::Check { schemas } => check(&schemas),
+        Command::Serve { schema, http } => match config::load_file(&schema) {
+            Ok(config) => run(serve(config, http, None)),
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Demo { http, zero_latency } => run(serve_demo(http, zero_latency)),
+    }
+}
+
+fn check(schemas: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for path in schemas {
+        match config::load_file(path).and_then(|config| {
+            Gateway::new(&config)
+                .map(|_| ())
+                .map_err(|e| config::Diagnostics {
+                    file: path.display().to_string(),
+                    items: vec![config::Diagnostic {
+                        pos: async_graphql::Pos { line: 1, column: 1 },
+                        message: e,
+                    }],
+                })
+        }) {
+            Ok(()) => println!("{}: ok", path.display()),
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn serve(config: Config, http: HttpArgs, demo: Option<demo::Demo>) -> Result<(), String> {
+    let gateway = Gateway::new(&config)?;
+    let assets = match &http.graphiql_assets {
+        Some(dir) => Assets::local(dir)?,
+        None => Assets::Cdn,
+    };
+    let state = AppState {
+        gateway: Arc::new(gateway),
+        assets: Arc::new(assets),
+    };
+    let listener = tokio::net::TcpListener::bind(&http.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", http.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("tributary listening on http://{addr}");
+    if demo.is_some() {
+        eprintln!(
+            "GraphiQL: http://{addr}/  (the default query is the product page: five upstream calls at once)"
+        );
+    }
+    server::run(listener, server::app(state), server::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(demo);
+    Ok(())
+}
+
+async fn serve_demo(http: HttpArgs, zero_latency: bool) -> Result<(), String> {
+    let latency = zero_latency.then_some(std::time::Duration::ZERO);
+    let demo = demo::Demo::start(latency)
+        .await
+        .map_err(|e| format!("cannot start the demo upstreams: {e}"))?;
+    for s in &demo.services {
+        eprintln!(
+            "demo upstream {:<16} {} ({} ms)",
+            s.name,
+            s.url(),
+            s.state.latency().as_millis()
+        );
+    }
+    let env = demo.env();
+    let config = config::load("schema/demo.graphql", demo::DEMO_SCHEMA, &|name| {
+        env.get(name).cloned().or_else(|| std::env::var(name).ok())
+    })
+    .map_err(|d| d.to_string())?;
+    serve(config, http, Some(demo)).await
+}
+
+fn run(future: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tributary: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

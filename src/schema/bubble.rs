@@ -1,0 +1,86 @@
+//! GraphQL null propagation for the dynamic schema.
+//!
+//! async-graphql's dynamic executor propagates any field error to the root,
+//! turning the whole response into `data: null`. The spec instead nulls the
+//! nearest nullable ancestor and reports the error with its path. This
+//! extension wraps every field (and list item) resolution: an error stops at
+//! the first nullable position, is recorded with its path, and the position
+//! becomes null. Errors at non-null positions keep rising, as the spec says.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+};
+use async_graphql::{PathSegment, QueryPathNode, QueryPathSegment, Response, ServerResult, Value};
+
+use crate::exec::RequestState;
+
+pub(crate) struct NullPropagation;
+
+impl ExtensionFactory for NullPropagation {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(NullPropagation)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for NullPropagation {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let state = ctx.data_opt::<Arc<RequestState>>();
+        if let Some(state) = state {
+            state.mark_executed();
+        }
+        let mut response = next.run(ctx, operation_name).await;
+        if let Some(state) = state {
+            let mut absorbed = state.take_absorbed();
+            if !absorbed.is_empty() {
+                absorbed.append(&mut response.errors);
+                response.errors = absorbed;
+            }
+        }
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let path_node = info.path_node;
+        let nullable = !info.return_type.ends_with('!');
+        match next.run(ctx, info).await {
+            Ok(value) => Ok(value),
+            Err(mut error) => {
+                if error.path.is_empty() {
+                    error.path = path_of(path_node);
+                }
+                match ctx.data_opt::<Arc<RequestState>>() {
+                    Some(state) if nullable => {
+                        state.absorb(error);
+                        Ok(None)
+                    }
+                    _ => Err(error),
+                }
+            }
+        }
+    }
+}
+
+fn path_of(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(node)
+        .chain(node.parents())
+        .map(|n| match n.segment {
+            QueryPathSegment::Index(i) => PathSegment::Index(i),
+            QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+        })
+        .collect();
+    path.reverse();
+    path
+}

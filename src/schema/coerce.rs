@@ -1,0 +1,84 @@
+//! Upstream JSON -> GraphQL values of the declared type. What does not fit is
+//! a field error that says where, what was expected and what arrived.
+
+use async_graphql::parser::types::{BaseType, Type};
+use async_graphql::{Name, Number, Value as GqlValue};
+use serde_json::Value;
+
+use crate::error::{ErrorCode, FieldError};
+use crate::exec::registry::{FieldRt, Out};
+
+/// Coerces a scalar or enum field's JSON (or a list of them).
+pub(crate) fn leaf(field: &FieldRt, ty: &Type, json: &Value) -> Result<GqlValue, FieldError> {
+    match (&ty.base, json) {
+        (_, Value::Null) if ty.nullable => Ok(GqlValue::Null),
+        (_, Value::Null) => Err(mismatch(field, ty, json)),
+        (BaseType::List(inner), Value::Array(items)) => items
+            .iter()
+            .map(|item| leaf(field, inner, item))
+            .collect::<Result<Vec<_>, _>>()
+            .map(GqlValue::List),
+        (BaseType::List(_), _) => Err(mismatch(field, ty, json)),
+        (BaseType::Named(_), _) => {
+            scalar(&field.out, json).ok_or_else(|| mismatch(field, ty, json))
+        }
+    }
+}
+
+fn scalar(out: &Out, json: &Value) -> Option<GqlValue> {
+    Some(match (out, json) {
+        (Out::Int, Value::Number(n)) => {
+            let i = n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))?;
+            GqlValue::Number(Number::from(i32::try_from(i).ok()?))
+        }
+        (Out::Float, Value::Number(n)) => GqlValue::Number(Number::from_f64(n.as_f64()?)?),
+        (Out::String, Value::String(s)) => GqlValue::String(s.clone()),
+        // The spec allows presenting numbers and booleans as strings.
+        (Out::String, Value::Number(n)) => GqlValue::String(n.to_string()),
+        (Out::String, Value::Bool(b)) => GqlValue::String(b.to_string()),
+        (Out::Boolean, Value::Bool(b)) => GqlValue::Boolean(*b),
+        (Out::Id, Value::String(s)) => GqlValue::String(s.clone()),
+        (Out::Id, Value::Number(n)) if n.is_i64() || n.is_u64() => GqlValue::String(n.to_string()),
+        (Out::Enum(values), Value::String(s)) if values.contains(s) => GqlValue::Enum(Name::new(s)),
+        (Out::Custom, json) => GqlValue::from_json(json.clone()).ok()?,
+        _ => return None,
+    })
+}
+
+/// `Product.price: expected Float!, got string "abc"`.
+pub(crate) fn mismatch(field: &FieldRt, ty: &Type, json: &Value) -> FieldError {
+    let mut error = FieldError::new(
+        ErrorCode::UpstreamBadResponse,
+        format!(
+            "{}: expected {ty}, got {}",
+            field.def.coordinate,
+            describe(json)
+        ),
+    );
+    if let Some(upstream) = &field.upstream {
+        error = error.upstream(upstream.name());
+    }
+    error
+}
+
+fn describe(json: &Value) -> String {
+    let mut text = match json {
+        Value::Null => return "null".to_owned(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {}", Value::String(s.clone())),
+        Value::Array(items) => return format!("a list of {} items", items.len()),
+        Value::Object(map) => return format!("an object with {} keys", map.len()),
+    };
+    if text.len() > 80 {
+        let mut cut = 77;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}

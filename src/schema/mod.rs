@@ -1,0 +1,132 @@
+//! Typed configuration -> async-graphql dynamic schema, every field served by
+//! the one generic resolver.
+
+mod bubble;
+mod coerce;
+mod resolver;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar, Schema,
+    TypeRef, Union,
+};
+use async_graphql::parser::types::{BaseType, Type};
+
+use crate::config::{ArgDef, Config, TypeDef};
+use crate::exec::registry::Registry;
+use crate::upstream::Upstream;
+
+/// A schema ready to execute, plus the runtime view its resolvers share.
+pub struct Built {
+    pub schema: Schema,
+    pub(crate) registry: Arc<Registry>,
+}
+
+/// Builds the executable schema. Fails only on what the engine itself
+/// rejects (the configuration was validated already).
+pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Result<Built, String> {
+    let registry = Arc::new(Registry::build(config, upstreams));
+    let mut builder = Schema::build(&config.query_type, config.mutation_type.as_deref(), None)
+        .limit_depth(config.server.max_depth)
+        .limit_complexity(config.server.max_complexity)
+        .extension(bubble::NullPropagation);
+    if !config.server.introspection {
+        builder = builder.disable_introspection();
+    }
+    for (name, def) in &config.types {
+        builder = match def {
+            TypeDef::Object(object) => {
+                let mut ty = Object::new(name);
+                if let Some(d) = &object.description {
+                    ty = ty.description(d);
+                }
+                for i in &object.implements {
+                    ty = ty.implement(i);
+                }
+                for (fname, fdef) in &object.fields {
+                    let rt = registry
+                        .field(name, fname)
+                        .cloned()
+                        .ok_or_else(|| format!("{name}.{fname} missing from the registry"))?;
+                    let mut field = Field::new(fname, type_ref(&fdef.ty), resolver::resolver(rt));
+                    if let Some(d) = &fdef.description {
+                        field = field.description(d);
+                    }
+                    for arg in &fdef.args {
+                        field = field.argument(input_value(arg));
+                    }
+                    ty = ty.field(field);
+                }
+                builder.register(ty)
+            }
+            TypeDef::Interface(object) => {
+                let mut ty = Interface::new(name);
+                if let Some(d) = &object.description {
+                    ty = ty.description(d);
+                }
+                for i in &object.implements {
+                    ty = ty.implement(i);
+                }
+                for (fname, fdef) in &object.fields {
+                    let mut field = InterfaceField::new(fname, type_ref(&fdef.ty));
+                    for arg in &fdef.args {
+                        field = field.argument(input_value(arg));
+                    }
+                    ty = ty.field(field);
+                }
+                builder.register(ty)
+            }
+            TypeDef::Union(union) => {
+                let mut ty = Union::new(name);
+                for m in &union.members {
+                    ty = ty.possible_type(m);
+                }
+                builder.register(ty)
+            }
+            TypeDef::Enum(e) => {
+                builder.register(Enum::new(name).items(e.values.iter().map(String::as_str)))
+            }
+            TypeDef::Scalar(s) => {
+                let mut ty = Scalar::new(name);
+                if let Some(d) = &s.description {
+                    ty = ty.description(d);
+                }
+                builder.register(ty)
+            }
+            TypeDef::Input(input) => {
+                let mut ty = InputObject::new(name);
+                for f in &input.fields {
+                    ty = ty.field(input_value(f));
+                }
+                builder.register(ty)
+            }
+        };
+    }
+    let schema = builder.finish().map_err(|e| e.0)?;
+    Ok(Built { schema, registry })
+}
+
+fn input_value(arg: &ArgDef) -> InputValue {
+    let mut value = InputValue::new(arg.name.as_str(), type_ref(&arg.ty));
+    if let Some(default) = &arg.default {
+        value = value.default_value(default.clone());
+    }
+    if let Some(d) = &arg.description {
+        value = value.description(d);
+    }
+    value
+}
+
+fn type_ref(ty: &Type) -> TypeRef {
+    let inner = match &ty.base {
+        BaseType::Named(name) => TypeRef::Named(name.to_string().into()),
+        BaseType::List(inner) => TypeRef::List(Box::new(type_ref(inner))),
+    };
+    if ty.nullable {
+        inner
+    } else {
+        TypeRef::NonNull(Box::new(inner))
+    }
+}
