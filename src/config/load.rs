@@ -1,6 +1,7 @@
 //! SDL text -> [`Config`], collecting every diagnostic on the way.
 
-use std::{collections::HashSet, path::Path, sync::Arc, time::Duration};
+use std::collections::{HashMap, HashSet};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use async_graphql::parser::types::{
     BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
@@ -208,6 +209,7 @@ impl Loader<'_> {
                 types.insert(ty.node.name.node.to_string(), def);
             }
         }
+        self.check_argument_objects(&types, &query_type);
         Some(Config {
             upstreams,
             server,
@@ -215,6 +217,63 @@ impl Loader<'_> {
             mutation_type,
             types,
         })
+    }
+
+    /// The one JSON shape knowable before any call: an object type made only
+    /// from a root field's arguments (`product(id:)`) has exactly those
+    /// arguments as its JSON, so an unbound field must read one of them, with
+    /// a type that can hold it.
+    fn check_argument_objects(&mut self, types: &IndexMap<String, TypeDef>, query_type: &str) {
+        let mut makers: HashMap<&str, Vec<&FieldDef>> = HashMap::new();
+        let mut other_uses: HashSet<&str> = HashSet::new();
+        for (name, def) in types {
+            let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
+                continue;
+            };
+            for field in object.fields.values() {
+                let target = base_name(&field.ty);
+                match &field.source {
+                    FieldSource::Arguments if name == query_type => {
+                        makers.entry(target).or_default().push(field)
+                    }
+                    _ => {
+                        other_uses.insert(target);
+                    }
+                }
+            }
+        }
+        for (target, makers) in makers {
+            if other_uses.contains(target) {
+                continue;
+            }
+            let Some(TypeDef::Object(object)) = types.get(target) else {
+                continue;
+            };
+            for field in object.fields.values() {
+                let FieldSource::Parent(path) = &field.source else {
+                    continue;
+                };
+                let Some(first) = path.first() else { continue };
+                for maker in &makers {
+                    let arg = maker.args.iter().find(|a| a.name.as_str() == first);
+                    let Some(arg) = arg else {
+                        self.error(field.pos, format!(
+                            "`{}` reads `{first}` from its parent's JSON, but `{target}` is made only from the arguments of `{}` ({}), so it would always be null; add the argument, bind the field with @rest, or remove it",
+                            field.coordinate,
+                            maker.coordinate,
+                            maker.args.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                        continue;
+                    };
+                    if path.len() == 1 && !arg_fits(&arg.ty, arg.default.is_some(), &field.ty) {
+                        self.error(field.pos, format!(
+                            "`{}: {}` is filled from argument `{}: {}` of `{}`, which cannot always hold it",
+                            field.coordinate, field.ty, arg.name, arg.ty, maker.coordinate
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     fn server(&mut self, directive: &Positioned<ConstDirective>, server: &mut ServerSettings) {
@@ -518,6 +577,7 @@ impl Loader<'_> {
         };
         FieldDef {
             coordinate,
+            pos: field.pos,
             name: node.name.node.to_string(),
             description: node.description.as_ref().map(|d| d.node.clone()),
             ty: node.ty.node.clone(),
@@ -794,6 +854,20 @@ struct Scope<'a> {
     query_type: &'a str,
     mutation_type: Option<&'a str>,
     kinds: std::collections::HashMap<String, &'a TypeKind>,
+}
+
+/// Whether a value of argument type `arg` always fits output type `field`.
+fn arg_fits(arg: &Type, has_default: bool, field: &Type) -> bool {
+    if !field.nullable && arg.nullable && !has_default {
+        return false;
+    }
+    match (&arg.base, &field.base) {
+        (BaseType::Named(a), BaseType::Named(f)) => {
+            a == f || matches!((a.as_str(), f.as_str()), ("ID" | "String" | "Int", "ID") | ("ID" | "Int" | "Float" | "Boolean", "String") | ("Int", "Float"))
+        }
+        (BaseType::List(a), BaseType::List(f)) => arg_fits(a, false, f),
+        _ => false,
+    }
 }
 
 fn base_name(ty: &Type) -> &str {

@@ -145,6 +145,8 @@ pub struct InputDef {
 pub struct FieldDef {
     /// `Type.field`, for messages.
     pub coordinate: String,
+    /// Where the field is defined in the SDL.
+    pub pos: async_graphql::Pos,
     pub name: String,
     pub description: Option<String>,
     pub ty: Type,

@@ -24,6 +24,10 @@ pub struct Hit {
     /// Path and query, exactly as received (still percent-encoded).
     pub target: String,
     pub headers: HeaderMap,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// The request body (bodies are small in tests and the demo).
+    pub body: bytes::Bytes,
     pub at: Instant,
 }
 
@@ -136,6 +140,12 @@ async fn record_and_delay(
     request: Request,
     next: Next,
 ) -> Response {
+    let at = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let request = Request::from_parts(parts, axum::body::Body::from(body.clone()));
     let hit = Hit {
         method: request.method().to_string(),
         target: request
@@ -144,7 +154,9 @@ async fn record_and_delay(
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
         headers: request.headers().clone(),
-        at: Instant::now(),
+        version: format!("{:?}", request.version()),
+        body,
+        at,
     };
     state
         .hits
