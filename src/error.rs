@@ -16,6 +16,10 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// The upstream did not answer within its time budget.
     UpstreamTimeout,
+    /// The upstream's circuit breaker is open: the call was not made.
+    UpstreamCircuitOpen,
+    /// The upstream's concurrency cap was full for longer than its queue timeout.
+    UpstreamOverloaded,
     /// The upstream answered 2xx with a body we cannot use: not JSON, too big,
     /// or a JSON value that does not fit the declared GraphQL type.
     UpstreamBadResponse,
@@ -42,6 +46,8 @@ impl ErrorCode {
             ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ErrorCode::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
+            ErrorCode::UpstreamCircuitOpen => "UPSTREAM_CIRCUIT_OPEN",
+            ErrorCode::UpstreamOverloaded => "UPSTREAM_OVERLOADED",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
@@ -64,6 +70,9 @@ impl ErrorCode {
             ErrorCode::UpstreamHttpError
             | ErrorCode::UpstreamUnavailable
             | ErrorCode::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
+            ErrorCode::UpstreamCircuitOpen | ErrorCode::UpstreamOverloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -102,6 +102,17 @@ impl Gateway {
         document: &ExecutableDocument,
         headers: HeaderMap,
     ) -> Outcome {
+        let missing = missing_variables(
+            document,
+            request.operation_name.as_deref(),
+            request.variables.as_ref(),
+        );
+        if !missing.is_empty() {
+            return Outcome {
+                response: Response::from_errors(missing),
+                executed: false,
+            };
+        }
         let state = RequestState::new(self.registry.clone(), headers);
         let guard = CancelOnDrop(state.clone());
         let mut engine_request = Request::new(request.query).data(state.clone());
@@ -120,6 +131,50 @@ impl Gateway {
             executed: state.executed(),
         }
     }
+}
+
+/// Non-null variables without a default that got no value: a request error
+/// (GraphQL spec, CoerceVariableValues). The engine's validation checks only
+/// the values it is given (an explicit null included), and would run the
+/// operation with the missing ones as null.
+fn missing_variables(
+    doc: &ExecutableDocument,
+    name: Option<&str>,
+    variables: Option<&serde_json::Map<String, Value>>,
+) -> Vec<async_graphql::ServerError> {
+    let operation = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), None) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return Vec::new(),
+        },
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return Vec::new(),
+        },
+        // Unknown or ambiguous operation: the engine reports that.
+        _ => return Vec::new(),
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .filter(|def| {
+            def.node.default_value().is_none()
+                && variables
+                    .and_then(|v| v.get(def.node.name.node.as_str()))
+                    .is_none()
+        })
+        .map(|def| {
+            async_graphql::ServerError::new(
+                format!(
+                    "variable `${}` of non-null type `{}` was not provided",
+                    def.node.name.node, def.node.var_type.node
+                ),
+                Some(def.pos),
+            )
+        })
+        .collect()
 }
 
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {

@@ -156,6 +156,12 @@ async fn serve_demo(http: HttpArgs, zero_latency: bool) -> Result<(), String> {
             s.state.latency().as_millis()
         );
     }
+    if let Some(pricing) = demo.service("pricing") {
+        eprintln!(
+            "flip an upstream into a fault: curl '{}/__fault?mode=down'  (modes: ok, slow, down, flaky, hang, bad-json)",
+            pricing.url()
+        );
+    }
     let env = demo.env();
     let config = config::load("schema/demo.graphql", demo::DEMO_SCHEMA, &|name| {
         env.get(name).cloned().or_else(|| std::env::var(name).ok())

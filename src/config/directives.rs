@@ -1,8 +1,6 @@
 //! Typed reading of directive arguments, with a diagnostic for every
 //! unknown argument and every value of the wrong kind.
 
-use std::time::Duration;
-
 use async_graphql::parser::types::ConstDirective;
 use async_graphql::{Pos, Positioned, Value as ConstValue};
 
@@ -40,6 +38,14 @@ impl<'a> DirectiveArgs<'a> {
             pos: directive.pos,
             args: &directive.node.arguments,
         }
+    }
+
+    /// Every argument as (name, value, position).
+    pub(crate) fn all(&self) -> Vec<(&'a str, &'a ConstValue, Pos)> {
+        self.args
+            .iter()
+            .map(|(name, value)| (name.node.as_str(), &value.node, value.pos))
+            .collect()
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&'a Positioned<ConstValue>> {
@@ -96,22 +102,6 @@ impl<'a> DirectiveArgs<'a> {
             }
             other => {
                 diags.push(self.wrong_kind(key, "a positive whole number", other, value.pos));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn duration(&self, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Duration> {
-        let (text, pos) = self.string(key, diags)?;
-        match humantime::parse_duration(text) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic {
-                    pos,
-                    message: format!(
-                        "`{key}: \"{text}\"` is not a duration ({e}); write e.g. \"250ms\", \"2s\" or \"1m\""
-                    ),
-                });
                 None
             }
         }

@@ -1,7 +1,7 @@
 //! SDL text -> [`Config`], collecting every diagnostic on the way.
 
 use std::collections::{HashMap, HashSet};
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc};
 
 use async_graphql::parser::types::{
     BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
@@ -14,23 +14,30 @@ use url::Url;
 
 use super::directives::DirectiveArgs;
 use super::env::{EnvLookup, interpolate};
+use super::policy::{self, POLICY_ARGS};
 use super::{
     ArgDef, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef, FieldSource,
-    InputDef, ObjectDef, RestBinding, ScalarDef, ServerSettings, Source, Template, TypeDef,
-    UnionDef, UpstreamConfig,
+    InputDef, ObjectDef, OnError, Policies, RestBinding, ScalarDef, ServerSettings, Source,
+    Template, TypeDef, UnionDef, UpstreamConfig,
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
-const UPSTREAM_ARGS: [&str; 9] = [
+const UPSTREAM_ARGS: [&str; 15] = [
     "name",
     "url",
-    "timeout",
-    "connectTimeout",
     "http2",
     "headers",
     "forwardHeaders",
     "maxResponseBytes",
     "poolMaxIdle",
+    "timeout",
+    "connectTimeout",
+    "readTimeout",
+    "attemptTimeout",
+    "retry",
+    "breaker",
+    "maxConcurrent",
+    "queueTimeout",
 ];
 const SERVER_ARGS: [&str; 5] = [
     "maxBodyBytes",
@@ -39,7 +46,7 @@ const SERVER_ARGS: [&str; 5] = [
     "introspection",
     "graphiql",
 ];
-const REST_ARGS: [&str; 8] = [
+const REST_ARGS: [&str; 11] = [
     "upstream",
     "path",
     "method",
@@ -48,6 +55,9 @@ const REST_ARGS: [&str; 8] = [
     "body",
     "select",
     "forwardHeaders",
+    "timeout",
+    "retry",
+    "idempotent",
 ];
 /// Directives the SDL may carry that the gateway leaves to the engine.
 const PASSTHROUGH_DIRECTIVES: [&str; 3] = ["deprecated", "specifiedBy", "oneOf"];
@@ -95,8 +105,12 @@ pub fn load(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Diagno
     }
 }
 
+/// pest's syntax errors span several lines (` --> 2:8`, the source line, a
+/// caret) and end with `= expected ...`: the one worth a diagnostic.
 fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or(text))
 }
 
 struct Loader<'e> {
@@ -118,6 +132,7 @@ impl Loader<'_> {
         let mut query_type = None;
         let mut mutation_type = None;
         let mut type_defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
+        let mut defaults = Policies::default();
 
         for def in &doc.definitions {
             match def {
@@ -132,10 +147,19 @@ impl Loader<'_> {
                     if let Some(s) = &schema_node.subscription {
                         self.error(s.pos, "subscriptions are not supported");
                     }
+                    // Defaults first, wherever they stand, so every
+                    // @upstream starts from them.
+                    for directive in &schema_node.directives {
+                        if directive.node.name.node == "upstreamDefaults" {
+                            let args = DirectiveArgs::new(directive, &POLICY_ARGS, &mut self.diags);
+                            policy::apply(&mut defaults, &args.all(), &mut self.diags);
+                        }
+                    }
                     for directive in &schema_node.directives {
                         match directive.node.name.node.as_str() {
+                            "upstreamDefaults" => {}
                             "upstream" => {
-                                if let Some(up) = self.upstream(directive) {
+                                if let Some(up) = self.upstream(directive, &defaults) {
                                     if upstreams.contains_key(&up.name) {
                                         self.error(
                                             directive.pos,
@@ -149,7 +173,7 @@ impl Loader<'_> {
                             "server" => self.server(directive, &mut server),
                             other => self.error(
                                 directive.pos,
-                                format!("unknown directive @{other} on schema; expected @upstream or @server"),
+                                format!("unknown directive @{other} on schema; expected @upstream, @upstreamDefaults or @server"),
                             ),
                         }
                     }
@@ -295,7 +319,11 @@ impl Loader<'_> {
         }
     }
 
-    fn upstream(&mut self, directive: &Positioned<ConstDirective>) -> Option<UpstreamConfig> {
+    fn upstream(
+        &mut self,
+        directive: &Positioned<ConstDirective>,
+        defaults: &Policies,
+    ) -> Option<UpstreamConfig> {
         let args = DirectiveArgs::new(directive, &UPSTREAM_ARGS, &mut self.diags);
         let name = args.required_string("name", &mut self.diags);
         let url = args.required_string("url", &mut self.diags).and_then(|(raw, pos)| {
@@ -314,12 +342,13 @@ impl Loader<'_> {
                 }
             }
         });
-        let timeout = args
-            .duration("timeout", &mut self.diags)
-            .unwrap_or(Duration::from_secs(10));
-        let connect_timeout = args
-            .duration("connectTimeout", &mut self.diags)
-            .unwrap_or(Duration::from_secs(2));
+        let mut policies = defaults.clone();
+        let policy_args: Vec<_> = args
+            .all()
+            .into_iter()
+            .filter(|(k, _, _)| POLICY_ARGS.contains(k))
+            .collect();
+        policy::apply(&mut policies, &policy_args, &mut self.diags);
         let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
         let max_response_bytes = args
             .usize("maxResponseBytes", &mut self.diags)
@@ -346,8 +375,7 @@ impl Loader<'_> {
         Some(UpstreamConfig {
             name: name?.0.to_owned(),
             url: url?,
-            timeout,
-            connect_timeout,
+            policies,
             http2_only,
             headers,
             forward_headers,
@@ -515,6 +543,7 @@ impl Loader<'_> {
             .collect();
         let mut rest = None;
         let mut from = None;
+        let mut on_error = None;
         for d in &node.directives {
             match d.node.name.node.as_str() {
                 "rest" => {
@@ -524,6 +553,7 @@ impl Loader<'_> {
                     rest = Some(d);
                 }
                 "from" => from = Some(d),
+                "onError" => on_error = Some(d),
                 name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
                 other => self.error(
                     d.pos,
@@ -575,7 +605,12 @@ impl Loader<'_> {
             }
             (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
         };
+        let on_error = match on_error {
+            Some(d) => self.on_error(d, &coordinate, &node.ty.node, scope),
+            None => OnError::Fail,
+        };
         FieldDef {
+            on_error,
             coordinate,
             pos: field.pos,
             name: node.name.node.to_string(),
@@ -740,7 +775,25 @@ impl Loader<'_> {
                 self.check_expr(expr, *pos, field, &forward_headers);
             }
         }
+        let timeout = args
+            .get("timeout")
+            .and_then(|v| policy::duration("timeout", &v.node, v.pos, &mut self.diags));
+        let retry = match (args.get("retry"), &upstream) {
+            (Some(v), Some(up)) => {
+                let mut retry = up.policies.retry.clone();
+                policy::apply_retry(&mut retry, &v.node, v.pos, &mut self.diags);
+                Some(retry)
+            }
+            _ => None,
+        };
+        let idempotent = args.bool("idempotent", &mut self.diags).unwrap_or(matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        ));
         Some(RestBinding {
+            timeout,
+            retry,
+            idempotent,
             upstream: upstream?,
             method,
             path,
@@ -750,6 +803,60 @@ impl Loader<'_> {
             select,
             forward_headers,
         })
+    }
+
+    fn on_error(
+        &mut self,
+        directive: &Positioned<ConstDirective>,
+        coordinate: &str,
+        ty: &Type,
+        scope: &Scope<'_>,
+    ) -> OnError {
+        let args = DirectiveArgs::new(directive, &["use", "value"], &mut self.diags);
+        let Some((policy, pos)) = args.required_string("use", &mut self.diags) else {
+            return OnError::Fail;
+        };
+        let value = args.get("value");
+        match policy {
+            "FAIL" => OnError::Fail,
+            "NULL" if !ty.nullable => {
+                self.error(pos, format!("`{coordinate}` is non-null ({ty}), so it cannot become null; use DEFAULT with a value, or make the field nullable"));
+                OnError::Fail
+            }
+            "NULL" => OnError::Null,
+            "DEFAULT" => match value {
+                None => {
+                    self.error(
+                        pos,
+                        format!("@onError(use: DEFAULT) on `{coordinate}` needs a `value`"),
+                    );
+                    OnError::Fail
+                }
+                Some(v) => {
+                    if let Err(problem) = value_fits(&v.node, ty, scope) {
+                        self.error(
+                            v.pos,
+                            format!("the default for `{coordinate}` does not fit {ty}: {problem}"),
+                        );
+                    }
+                    OnError::Default(v.node.clone())
+                }
+            },
+            "STALE" => {
+                self.error(
+                    pos,
+                    "@onError(use: STALE) needs the response cache, which is not available yet",
+                );
+                OnError::Fail
+            }
+            other => {
+                self.error(
+                    pos,
+                    format!("unknown @onError policy `{other}`; use FAIL, NULL or DEFAULT"),
+                );
+                OnError::Fail
+            }
+        }
     }
 
     fn template(&mut self, text: &str, pos: Pos) -> Option<Template> {
@@ -856,6 +963,73 @@ struct Scope<'a> {
     kinds: std::collections::HashMap<String, &'a TypeKind>,
 }
 
+/// Whether a literal `value` (from the SDL) is a valid result of type `ty`.
+fn value_fits(value: &ConstValue, ty: &Type, scope: &Scope<'_>) -> Result<(), String> {
+    if let ConstValue::Null = value {
+        return if ty.nullable {
+            Ok(())
+        } else {
+            Err("null for a non-null type".to_owned())
+        };
+    }
+    match &ty.base {
+        BaseType::List(inner) => match value {
+            ConstValue::List(items) => items.iter().try_for_each(|i| value_fits(i, inner, scope)),
+            other => Err(format!("`{other}` is not a list")),
+        },
+        BaseType::Named(name) => {
+            let ok = match (name.as_str(), value) {
+                ("Int", ConstValue::Number(n)) => {
+                    n.as_i64().is_some_and(|i| i32::try_from(i).is_ok())
+                }
+                ("Float", ConstValue::Number(_)) => true,
+                ("String" | "ID", ConstValue::String(_)) => true,
+                ("ID", ConstValue::Number(n)) => n.is_i64(),
+                ("Boolean", ConstValue::Boolean(_)) => true,
+                (other, value) => match (scope.kinds.get(other), value) {
+                    (Some(TypeKind::Enum(e)), ConstValue::Enum(v)) => {
+                        e.values.iter().any(|ev| ev.node.value.node == *v)
+                    }
+                    (Some(TypeKind::Enum(e)), ConstValue::String(v)) => e
+                        .values
+                        .iter()
+                        .any(|ev| ev.node.value.node.as_str() == v.as_str()),
+                    (Some(TypeKind::Object(object)), ConstValue::Object(map)) => {
+                        for key in map.keys() {
+                            if !object.fields.iter().any(|f| f.node.name.node == *key) {
+                                return Err(format!("`{other}` has no field `{key}`"));
+                            }
+                        }
+                        for f in &object.fields {
+                            match map.get(f.node.name.node.as_str()) {
+                                Some(v) => value_fits(v, &f.node.ty.node, scope)
+                                    .map_err(|e| format!("{}: {e}", f.node.name.node))?,
+                                None if !f.node.ty.node.nullable
+                                    && !has_directive(&f.node.directives, "rest") =>
+                                {
+                                    return Err(format!(
+                                        "the non-null field `{}` is missing",
+                                        f.node.name.node
+                                    ));
+                                }
+                                None => {}
+                            }
+                        }
+                        true
+                    }
+                    (Some(TypeKind::Scalar), _) => true,
+                    _ => false,
+                },
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("`{value}` is not a {name}"))
+            }
+        }
+    }
+}
+
 /// Whether a value of argument type `arg` always fits output type `field`.
 fn arg_fits(arg: &Type, has_default: bool, field: &Type) -> bool {
     if !field.nullable && arg.nullable && !has_default {
@@ -863,7 +1037,13 @@ fn arg_fits(arg: &Type, has_default: bool, field: &Type) -> bool {
     }
     match (&arg.base, &field.base) {
         (BaseType::Named(a), BaseType::Named(f)) => {
-            a == f || matches!((a.as_str(), f.as_str()), ("ID" | "String" | "Int", "ID") | ("ID" | "Int" | "Float" | "Boolean", "String") | ("Int", "Float"))
+            a == f
+                || matches!(
+                    (a.as_str(), f.as_str()),
+                    ("ID" | "String" | "Int", "ID")
+                        | ("ID" | "Int" | "Float" | "Boolean", "String")
+                        | ("Int", "Float")
+                )
         }
         (BaseType::List(a), BaseType::List(f)) => arg_fits(a, false, f),
         _ => false,

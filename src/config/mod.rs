@@ -9,6 +9,7 @@ mod directives;
 mod env;
 mod error;
 mod load;
+pub mod policy;
 pub mod template;
 
 use std::{sync::Arc, time::Duration};
@@ -22,6 +23,7 @@ use url::Url;
 pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
 pub use load::{load, load_file};
+pub use policy::{BreakerPolicy, OnError, Policies, RetryPolicy};
 pub use template::{Expr, Piece, Source, Template};
 
 /// Everything the gateway serves, as read from one SDL file.
@@ -78,9 +80,8 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Base URL; binding paths are appended to its path.
     pub url: Url,
-    /// Ceiling for one whole call.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
+    /// Timeouts, retries, breaker, concurrency cap.
+    pub policies: Policies,
     /// Speak HTTP/2 without TLS (h2c prior knowledge). Over TLS, HTTP/2 is
     /// negotiated with ALPN regardless.
     pub http2_only: bool,
@@ -152,6 +153,8 @@ pub struct FieldDef {
     pub ty: Type,
     pub args: Vec<ArgDef>,
     pub source: FieldSource,
+    /// What the field becomes when it fails.
+    pub on_error: OnError,
 }
 
 #[derive(Debug)]
@@ -189,6 +192,13 @@ pub struct RestBinding {
     /// Inbound headers forwarded as they are (the upstream's list plus the
     /// field's own).
     pub forward_headers: Vec<HeaderName>,
+    /// The field's own call ceiling, below the upstream's.
+    pub timeout: Option<Duration>,
+    /// The field's own retry policy, merged over the upstream's.
+    pub retry: Option<RetryPolicy>,
+    /// Whether the call may be retried: safe and idempotent methods are, other
+    /// methods only with `idempotent: true`.
+    pub idempotent: bool,
 }
 
 /// A JSON body with templates in its strings. A string that is exactly one

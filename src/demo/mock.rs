@@ -17,6 +17,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use super::fault::{self, Fault, FaultPlan};
+
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
 pub struct Hit {
@@ -36,9 +38,33 @@ pub struct Hit {
 pub struct MockState {
     latency_ms: AtomicU64,
     hits: Mutex<Vec<Hit>>,
+    faults: Mutex<FaultPlan>,
 }
 
 impl MockState {
+    /// Injects `faults` into the next requests, one each, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(faults);
+    }
+
+    /// Injects `fault` into every request from now on (`None`: stop).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_steady(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.latency_ms.store(
             u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
@@ -103,6 +129,7 @@ impl MockService {
                 Router::new()
                     .route("/__stats", get(stats))
                     .route("/__config", get(configure))
+                    .route("/__fault", get(set_mode))
                     .with_state(state.clone()),
             );
         let (stop, stopped) = oneshot::channel::<()>();
@@ -163,9 +190,19 @@ async fn record_and_delay(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(hit);
+    let fault = state
+        .faults
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next();
     let latency = state.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if let Some(fault) = fault
+        && let Some(response) = fault::respond(&fault).await
+    {
+        return response;
     }
     next.run(request).await
 }
@@ -175,6 +212,31 @@ async fn stats(State(state): State<Arc<MockState>>) -> axum::Json<serde_json::Va
         "requests": state.count(),
         "latency_ms": state.latency().as_millis() as u64,
     }))
+}
+
+#[derive(Deserialize)]
+struct ModeParams {
+    mode: String,
+}
+
+/// `GET /__fault?mode=ok|slow|down|flaky|hang|bad-json`
+async fn set_mode(
+    State(state): State<Arc<MockState>>,
+    Query(params): Query<ModeParams>,
+) -> Response {
+    use axum::response::IntoResponse;
+    match fault::mode(&params.mode) {
+        Some(fault) => {
+            state.clear_faults();
+            state.set_fault(fault);
+            axum::Json(serde_json::json!({ "mode": params.mode })).into_response()
+        }
+        None => (
+            http::StatusCode::BAD_REQUEST,
+            "mode must be one of ok, slow, down, flaky, hang, bad-json\n",
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,14 @@
 //! The seed scenario: five simulated upstreams of a product page (plus an
 //! orders service for mutations), and the demo schema bound to them.
 
+pub mod fault;
 pub mod mock;
 mod services;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use fault::Fault;
 pub use mock::{Hit, MockService, MockState};
 
 /// The demo schema, compiled in so `tributary demo` works from anywhere.

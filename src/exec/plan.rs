@@ -53,22 +53,46 @@ fn children(registry: &Registry, field: &FieldRt, selection: SelectionField<'_>)
             continue;
         };
         let key = child.alias().unwrap_or(child.name());
-        if out.iter().any(|p: &Arc<Plan>| p.key == key) {
-            continue;
-        }
         let grandchildren = children(registry, rt, child);
         let bound = matches!(rt.def.source, FieldSource::Rest(_));
         if !bound && grandchildren.is_empty() {
             continue;
         }
-        out.push(Arc::new(Plan {
-            key: key.to_owned(),
-            field: rt.clone(),
-            args: arguments(rt, &child),
-            children: grandchildren,
-        }));
+        merge(
+            &mut out,
+            Plan {
+                key: key.to_owned(),
+                field: rt.clone(),
+                args: arguments(rt, &child),
+                children: grandchildren,
+            },
+        );
     }
     out
+}
+
+/// Adds `plan` to `plans`. A key selected again (two fragments, or the field
+/// written twice) is one field with the union of the selections (validation
+/// guarantees equal arguments), so its children merge instead of being
+/// dropped: a dropped child would still resolve, but late and serially.
+fn merge(plans: &mut Vec<Arc<Plan>>, plan: Plan) {
+    let Some(existing) = plans.iter_mut().find(|p| p.key == plan.key) else {
+        plans.push(Arc::new(plan));
+        return;
+    };
+    // Plans are shared only once planning is done.
+    let Some(existing) = Arc::get_mut(existing) else {
+        return;
+    };
+    for child in plan.children {
+        let child = Arc::try_unwrap(child).unwrap_or_else(|shared| Plan {
+            key: shared.key.clone(),
+            field: shared.field.clone(),
+            args: shared.args.clone(),
+            children: shared.children.clone(),
+        });
+        merge(&mut existing.children, child);
+    }
 }
 
 /// `@skip(if:)` / `@include(if:)`, with variables applied.

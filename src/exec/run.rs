@@ -73,7 +73,7 @@ async fn call(
             "unbound field called",
         ));
     };
-    let response = state.fetch(upstream, request).await?;
+    let response = state.fetch(upstream, binding, request).await?;
     Ok(crate::upstream::pluck(&response, &binding.select)
         .cloned()
         .unwrap_or(Value::Null))

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use super::registry::Registry;
+use crate::config::RestBinding;
 use crate::error::FieldError;
 use crate::upstream::{Upstream, UpstreamRequest};
 
@@ -52,10 +53,11 @@ impl RequestState {
     pub(crate) async fn fetch(
         &self,
         upstream: &Arc<Upstream>,
+        binding: &Arc<RestBinding>,
         request: UpstreamRequest,
     ) -> Result<Arc<Value>, FieldError> {
         if !request.method.is_safe() {
-            return upstream.call(&request).await.map(Arc::new);
+            return upstream.call(&request, binding).await.map(Arc::new);
         }
         let key = format!("{}\n{}", upstream.name(), request.dedupe_key());
         let shared = {
@@ -64,7 +66,8 @@ impl RequestState {
                 .entry(key)
                 .or_insert_with(|| {
                     let upstream = upstream.clone();
-                    async move { upstream.call(&request).await.map(Arc::new) }
+                    let binding = binding.clone();
+                    async move { upstream.call(&request, &binding).await.map(Arc::new) }
                         .boxed()
                         .shared()
                 })

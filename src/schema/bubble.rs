@@ -73,7 +73,7 @@ impl Extension for NullPropagation {
     }
 }
 
-fn path_of(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
+pub(crate) fn path_of(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
     let mut path: Vec<PathSegment> = std::iter::once(node)
         .chain(node.parents())
         .map(|n| match n.segment {

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
+use async_graphql::ErrorExtensions;
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::parser::types::{BaseType, Type};
 use serde_json::{Map, Value};
 
 use super::coerce;
-use crate::config::FieldSource;
+use crate::config::{FieldSource, OnError};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
-use crate::exec::data::{Data, ObjRef};
+use crate::exec::data::{Data, ObjRef, ObjectData};
 use crate::exec::plan::Plan;
 use crate::exec::registry::{FieldRt, Out};
 use crate::exec::run;
@@ -28,18 +29,65 @@ pub(crate) fn resolver(
             && is_leaf(&field.out)
         {
             let json = crate::upstream::pluck(&parent.0.json, path).unwrap_or(&Value::Null);
-            return FieldFuture::Value(match coerce::leaf(&field, &field.def.ty, json) {
-                Ok(value) => Some(FieldValue::value(value)),
+            match coerce::leaf(&field, &field.def.ty, json) {
+                Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {
-                    return FieldFuture::new(async move {
-                        Err::<Option<FieldValue<'_>>, _>(e.into_graphql())
-                    });
+                    let result = on_error(&field, &rc, e);
+                    return FieldFuture::new(async move { result });
                 }
-            });
+            }
         }
-        FieldFuture::new(
-            async move { resolve(&field, &rc).await.map_err(FieldError::into_graphql) },
-        )
+        FieldFuture::new(async move {
+            match resolve(&field, &rc).await {
+                Ok(value) => Ok(value),
+                Err(e) => on_error(&field, &rc, e),
+            }
+        })
+    }
+}
+
+/// Applies the field's `@onError` policy to its failure.
+fn on_error<'a>(
+    field: &FieldRt,
+    rc: &ResolverContext<'_>,
+    error: FieldError,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let OnError::Default(value) = &field.def.on_error else {
+        // FAIL and NULL: the error rises to the nearest nullable position,
+        // which for a NULL field (always nullable) is the field itself.
+        return Err(error.into_graphql());
+    };
+    let json = value.clone().into_json().unwrap_or(Value::Null);
+    match to_field_value(field, &field.def.ty, &plain(json)) {
+        Ok(fallback) => {
+            if let Ok(state) = rc.ctx.data::<Arc<RequestState>>() {
+                let mut reported = error
+                    .into_graphql()
+                    .extend_with(|_, ext| ext.set("degraded", true))
+                    .into_server_error(rc.ctx.item.pos);
+                if let Some(node) = &rc.ctx.path_node {
+                    reported.path = super::bubble::path_of(node);
+                }
+                state.absorb(reported);
+            }
+            Ok(fallback)
+        }
+        // `check` verified the default fits the type; if it still does not,
+        // report the original failure.
+        Err(_) => Err(error.into_graphql()),
+    }
+}
+
+/// A value with no calls behind it (an `@onError` default).
+fn plain(json: Value) -> Data {
+    match json {
+        Value::Null => Data::Null,
+        Value::Array(items) => Data::List(items.into_iter().map(plain).collect()),
+        json @ Value::Object(_) => Data::Object(Arc::new(ObjectData {
+            json,
+            children: Vec::new(),
+        })),
+        json => Data::Leaf(json),
     }
 }
 

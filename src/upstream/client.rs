@@ -1,27 +1,30 @@
-//! One pooled HTTP client per upstream, and the mapping of everything that
-//! can go wrong on the wire to an [`ErrorCode`].
+//! One pooled HTTP client per upstream, behind its guards.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::UpstreamRequest;
-use crate::config::UpstreamConfig;
-use crate::error::{ErrorCode, FieldError};
+use super::guard::{AttemptError, CallOptions, Guard};
+use crate::config::{RestBinding, UpstreamConfig};
+use crate::error::FieldError;
 
-/// A declared upstream with its connection pool.
+/// A declared upstream with its connection pool and guard state.
 #[derive(Debug)]
 pub struct Upstream {
     pub config: Arc<UpstreamConfig>,
     client: reqwest::Client,
+    pub guard: Guard,
 }
 
 impl Upstream {
     pub fn new(config: Arc<UpstreamConfig>) -> Result<Upstream, reqwest::Error> {
         crate::init_tls();
+        let policies = &config.policies;
+        // No overall reqwest timeout: the guard's deadline covers retries too.
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
+            .connect_timeout(policies.connect_timeout)
+            .read_timeout(policies.read_timeout)
             .pool_max_idle_per_host(config.pool_max_idle)
             .tcp_nodelay(true)
             .no_proxy()
@@ -34,15 +37,39 @@ impl Upstream {
             defaults.append(name.clone(), value.clone());
         }
         let client = builder.default_headers(defaults).build()?;
-        Ok(Upstream { config, client })
+        let guard = Guard::new(&config.name, policies);
+        Ok(Upstream {
+            config,
+            client,
+            guard,
+        })
     }
 
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
-    /// Sends `request` and reads a JSON body of at most `maxResponseBytes`.
-    pub async fn call(&self, request: &UpstreamRequest) -> Result<Value, FieldError> {
+    /// Sends `request` under the upstream's guards, with `binding`'s
+    /// overrides, and returns the response JSON.
+    pub async fn call(
+        &self,
+        request: &UpstreamRequest,
+        binding: &RestBinding,
+    ) -> Result<Value, FieldError> {
+        let policies = &self.config.policies;
+        let options = CallOptions {
+            timeout: binding
+                .timeout
+                .map_or(policies.timeout, |t| t.min(policies.timeout)),
+            retry: binding.retry.as_ref().unwrap_or(&policies.retry),
+            idempotent: binding.idempotent,
+        };
+        self.guard.call(options, || self.attempt(request)).await
+    }
+
+    /// One try: send, check the status, read at most `maxResponseBytes`,
+    /// parse JSON.
+    async fn attempt(&self, request: &UpstreamRequest) -> Result<Value, AttemptError> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -55,93 +82,60 @@ impl Upstream {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut response = builder.send().await.map_err(|e| classify(&e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FieldError::new(
-                ErrorCode::UpstreamHttpError,
-                format!("upstream `{}` answered {}", self.name(), status.as_u16()),
-            )
-            .upstream(self.name())
-            .status(status.as_u16()));
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(super::guard::retry::retry_after);
+            return Err(AttemptError::Status {
+                status: status.as_u16(),
+                retry_after,
+            });
         }
         let limit = self.config.max_response_bytes;
+        let too_large = || AttemptError::BadResponse {
+            status: status.as_u16(),
+            message: format!("answered with more than {limit} bytes (maxResponseBytes)"),
+        };
         if response
             .content_length()
             .is_some_and(|len| len > limit as u64)
         {
-            return Err(self.too_large(status.as_u16()));
+            return Err(too_large());
         }
-        let mut body = Vec::with_capacity(
-            response.content_length().unwrap_or(1024).min(limit as u64) as usize,
-        );
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&e))?
-        {
+        let capacity = response.content_length().unwrap_or(1024).min(limit as u64) as usize;
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
             if body.len() + chunk.len() > limit {
-                return Err(self.too_large(status.as_u16()));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            FieldError::new(
-                ErrorCode::UpstreamBadResponse,
-                format!(
-                    "upstream `{}` answered with a body that is not JSON (line {}, column {})",
-                    self.name(),
-                    e.line(),
-                    e.column()
-                ),
-            )
-            .upstream(self.name())
-            .status(status.as_u16())
+        serde_json::from_slice(&body).map_err(|e| AttemptError::BadResponse {
+            status: status.as_u16(),
+            message: format!(
+                "answered with a body that is not JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         })
     }
+}
 
-    fn too_large(&self, status: u16) -> FieldError {
-        FieldError::new(
-            ErrorCode::UpstreamBadResponse,
-            format!(
-                "upstream `{}` answered with more than {} bytes (maxResponseBytes)",
-                self.name(),
-                self.config.max_response_bytes
-            ),
-        )
-        .upstream(self.name())
-        .status(status)
-    }
-
-    /// reqwest's messages carry the URL, which may hold secrets: build our own.
-    fn transport_error(&self, e: &reqwest::Error) -> FieldError {
-        let (code, what) = if e.is_timeout() {
-            (
-                ErrorCode::UpstreamTimeout,
-                format!(
-                    "did not answer within {}",
-                    humantime::format_duration(self.config.timeout)
-                ),
-            )
-        } else if e.is_connect() {
-            (
-                ErrorCode::UpstreamUnavailable,
-                "refused or dropped the connection".to_owned(),
-            )
-        } else if e.is_body() || e.is_decode() {
-            (
-                ErrorCode::UpstreamUnavailable,
-                "broke off the response body".to_owned(),
-            )
-        } else {
-            (
-                ErrorCode::UpstreamUnavailable,
-                "could not be reached".to_owned(),
-            )
-        };
-        FieldError::new(code, format!("upstream `{}` {what}", self.name())).upstream(self.name())
+/// reqwest's messages carry the URL, which may hold secrets: keep the kind only.
+fn classify(e: &reqwest::Error) -> AttemptError {
+    if e.is_timeout() {
+        AttemptError::Timeout
+    } else if e.is_connect() {
+        AttemptError::Connect
+    } else if e.is_body() || e.is_decode() {
+        AttemptError::Broken
+    } else {
+        AttemptError::Connect
     }
 }

@@ -2,6 +2,7 @@
 //! per-upstream client that sends it.
 
 mod client;
+pub mod guard;
 mod request;
 
 pub use client::Upstream;

@@ -133,6 +133,11 @@ pub fn render(
                 }
             }
         }
+        drop(pairs);
+        // Every parameter absent: send `/p`, not `/p?`.
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
     }
     let mut headers = Vec::with_capacity(binding.headers.len() + binding.forward_headers.len());
     for name in &binding.forward_headers {

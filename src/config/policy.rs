@@ -1,0 +1,373 @@
+//! Guard policies per upstream (timeouts, retries, breaker, concurrency) and
+//! per field (`@onError`), with their defaults and how overrides merge.
+//!
+//! Precedence, lowest first: built-in defaults, `schema @upstreamDefaults`,
+//! the `@upstream`, and for `timeout`/`retry`/`idempotent` the field's `@rest`.
+
+use std::time::Duration;
+
+use async_graphql::{Name, Pos, Value as ConstValue};
+use indexmap::IndexMap;
+
+use super::Diagnostic;
+
+/// Every upstream call's guards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    /// Ceiling for the whole call, retries and backoff included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of a response.
+    pub read_timeout: Duration,
+    /// Ceiling for one attempt; a timed-out attempt may be retried.
+    pub attempt_timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub breaker: Option<BreakerPolicy>,
+    /// Most calls in flight to this upstream; more wait up to `queue_timeout`.
+    pub max_concurrent: Option<usize>,
+    pub queue_timeout: Duration,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(5),
+            attempt_timeout: None,
+            retry: RetryPolicy::default(),
+            breaker: Some(BreakerPolicy::default()),
+            max_concurrent: None,
+            queue_timeout: Duration::from_millis(20),
+        }
+    }
+}
+
+/// `retry: { attempts, backoff, maxBackoff, jitter, maxRetryAfter, budget }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included; 1 turns retries off.
+    pub attempts: u32,
+    /// The first backoff; each next one doubles, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Randomise each backoff between half and all of it.
+    pub jitter: bool,
+    /// The longest `Retry-After` honoured; a longer one is not waited for.
+    pub max_retry_after: Duration,
+    /// Retries may add at most this share of the upstream's calls (plus a
+    /// floor of a few per second), so they cannot amplify an outage.
+    pub budget: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 2,
+            backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_secs(1),
+            jitter: true,
+            max_retry_after: Duration::from_secs(2),
+            budget: 0.2,
+        }
+    }
+}
+
+/// `breaker: { failureRatio, minCalls, window, consecutiveFailures, openFor,
+/// halfOpenProbes, failureStatuses }`, or `breaker: false`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerPolicy {
+    pub failure_ratio: f64,
+    /// Calls in the window before the ratio counts.
+    pub min_calls: u32,
+    pub window: Duration,
+    /// Opens after this many failures in a row, whatever the ratio.
+    pub consecutive_failures: Option<u32>,
+    pub open_for: Duration,
+    /// Calls let through while half-open; all must succeed to close.
+    pub half_open_probes: u32,
+    /// Statuses that count as failures (timeouts and transport errors always do).
+    pub failure_statuses: Vec<u16>,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            failure_ratio: 0.5,
+            min_calls: 20,
+            window: Duration::from_secs(10),
+            consecutive_failures: None,
+            open_for: Duration::from_secs(5),
+            half_open_probes: 1,
+            failure_statuses: (500..=599).collect(),
+        }
+    }
+}
+
+/// What a field becomes when it fails: `@onError(use: ..., value: ...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnError {
+    /// The error is reported and null propagates as the spec says.
+    Fail,
+    /// The field is null; the error is reported.
+    Null,
+    /// The field takes `value`; the error is reported with `degraded: true`.
+    Default(ConstValue),
+}
+
+pub(crate) const POLICY_ARGS: [&str; 8] = [
+    "timeout",
+    "connectTimeout",
+    "readTimeout",
+    "attemptTimeout",
+    "retry",
+    "breaker",
+    "maxConcurrent",
+    "queueTimeout",
+];
+
+/// Reads policy arguments from a directive's arguments onto `base`.
+pub(crate) fn apply(
+    base: &mut Policies,
+    args: &[(&str, &ConstValue, Pos)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (key, value, pos) in args {
+        let mut r = Reader { diags, pos: *pos };
+        match *key {
+            "timeout" => r.duration(key, value).map(|d| base.timeout = d),
+            "connectTimeout" => r.duration(key, value).map(|d| base.connect_timeout = d),
+            "readTimeout" => r.duration(key, value).map(|d| base.read_timeout = d),
+            "attemptTimeout" => r
+                .duration(key, value)
+                .map(|d| base.attempt_timeout = Some(d)),
+            "retry" => r.retry(value, &mut base.retry),
+            "breaker" => r.breaker(value, &mut base.breaker),
+            "maxConcurrent" => r
+                .count(key, value)
+                .map(|n| base.max_concurrent = Some(n as usize)),
+            "queueTimeout" => r.duration(key, value).map(|d| base.queue_timeout = d),
+            _ => None,
+        };
+    }
+}
+
+/// Reads `retry: {...}` onto `base` (used by `@rest` overrides too).
+pub(crate) fn apply_retry(
+    base: &mut RetryPolicy,
+    value: &ConstValue,
+    pos: Pos,
+    diags: &mut Vec<Diagnostic>,
+) {
+    Reader { diags, pos }.retry(value, base);
+}
+
+pub(crate) fn duration(
+    key: &str,
+    value: &ConstValue,
+    pos: Pos,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    Reader { diags, pos }.duration(key, value)
+}
+
+struct Reader<'d> {
+    diags: &'d mut Vec<Diagnostic>,
+    pos: Pos,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, message: String) -> Option<()> {
+        self.diags.push(Diagnostic {
+            pos: self.pos,
+            message,
+        });
+        None
+    }
+
+    fn duration(&mut self, key: &str, value: &ConstValue) -> Option<Duration> {
+        match value {
+            ConstValue::String(text) => match humantime::parse_duration(text) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.error(format!(
+                        "`{key}: \"{text}\"` is not a duration ({e}); write e.g. \"250ms\", \"2s\" or \"1m\""
+                    ));
+                    None
+                }
+            },
+            other => {
+                self.error(format!(
+                    "`{key}` must be a duration string like \"250ms\", not `{other}`"
+                ));
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, key: &str, value: &ConstValue) -> Option<u32> {
+        match value {
+            ConstValue::Number(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    self.error(format!("`{key}` must be a whole number above 0, not {n}"));
+                    None
+                }
+            },
+            other => {
+                self.error(format!("`{key}` must be a whole number, not `{other}`"));
+                None
+            }
+        }
+    }
+
+    fn ratio(&mut self, key: &str, value: &ConstValue) -> Option<f64> {
+        match value {
+            ConstValue::Number(n) => match n.as_f64() {
+                Some(r) if (0.0..=1.0).contains(&r) => Some(r),
+                _ => {
+                    self.error(format!("`{key}` must be between 0 and 1, not {n}"));
+                    None
+                }
+            },
+            other => {
+                self.error(format!(
+                    "`{key}` must be a number between 0 and 1, not `{other}`"
+                ));
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, key: &str, value: &ConstValue) -> Option<bool> {
+        match value {
+            ConstValue::Boolean(b) => Some(*b),
+            other => {
+                self.error(format!("`{key}` must be true or false, not `{other}`"));
+                None
+            }
+        }
+    }
+
+    fn object<'v>(
+        &mut self,
+        what: &str,
+        value: &'v ConstValue,
+        known: &[&str],
+    ) -> Option<&'v IndexMap<Name, ConstValue>> {
+        let ConstValue::Object(map) = value else {
+            self.error(format!(
+                "`{what}` must be an object like {{ {}: ... }}",
+                known[0]
+            ));
+            return None;
+        };
+        for key in map.keys() {
+            if !known.contains(&key.as_str()) {
+                self.error(format!(
+                    "unknown key `{key}` in `{what}`; expected one of: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        Some(map)
+    }
+
+    fn retry(&mut self, value: &ConstValue, base: &mut RetryPolicy) -> Option<()> {
+        const KNOWN: [&str; 6] = [
+            "attempts",
+            "backoff",
+            "maxBackoff",
+            "jitter",
+            "maxRetryAfter",
+            "budget",
+        ];
+        if let ConstValue::Boolean(false) = value {
+            base.attempts = 1;
+            return Some(());
+        }
+        let map = self.object("retry", value, &KNOWN)?;
+        for (key, v) in map {
+            match key.as_str() {
+                "attempts" => self.count("attempts", v).map(|n| base.attempts = n),
+                "backoff" => self.duration("backoff", v).map(|d| base.backoff = d),
+                "maxBackoff" => self.duration("maxBackoff", v).map(|d| base.max_backoff = d),
+                "jitter" => self.flag("jitter", v).map(|b| base.jitter = b),
+                "maxRetryAfter" => self
+                    .duration("maxRetryAfter", v)
+                    .map(|d| base.max_retry_after = d),
+                "budget" => self.ratio("budget", v).map(|r| base.budget = r),
+                _ => None,
+            };
+        }
+        if base.max_backoff < base.backoff {
+            self.error("`retry.maxBackoff` is shorter than `retry.backoff`".to_owned());
+        }
+        Some(())
+    }
+
+    fn breaker(&mut self, value: &ConstValue, base: &mut Option<BreakerPolicy>) -> Option<()> {
+        const KNOWN: [&str; 7] = [
+            "failureRatio",
+            "minCalls",
+            "window",
+            "consecutiveFailures",
+            "openFor",
+            "halfOpenProbes",
+            "failureStatuses",
+        ];
+        if let ConstValue::Boolean(enabled) = value {
+            *base = enabled.then(|| base.clone().unwrap_or_default());
+            return Some(());
+        }
+        let map = self.object("breaker", value, &KNOWN)?;
+        let mut policy = base.clone().unwrap_or_default();
+        for (key, v) in map {
+            match key.as_str() {
+                "failureRatio" => self
+                    .ratio("failureRatio", v)
+                    .map(|r| policy.failure_ratio = r),
+                "minCalls" => self.count("minCalls", v).map(|n| policy.min_calls = n),
+                "window" => self.duration("window", v).map(|d| policy.window = d),
+                "consecutiveFailures" => self
+                    .count("consecutiveFailures", v)
+                    .map(|n| policy.consecutive_failures = Some(n)),
+                "openFor" => self.duration("openFor", v).map(|d| policy.open_for = d),
+                "halfOpenProbes" => self
+                    .count("halfOpenProbes", v)
+                    .map(|n| policy.half_open_probes = n),
+                "failureStatuses" => self.statuses(v).map(|s| policy.failure_statuses = s),
+                _ => None,
+            };
+        }
+        if policy.window.is_zero() || policy.open_for.is_zero() {
+            self.error("`breaker.window` and `breaker.openFor` must be longer than 0".to_owned());
+        }
+        *base = Some(policy);
+        Some(())
+    }
+
+    fn statuses(&mut self, value: &ConstValue) -> Option<Vec<u16>> {
+        let ConstValue::List(items) = value else {
+            self.error(
+                "`failureStatuses` must be a list of HTTP statuses, e.g. [500, 502, 503, 504]"
+                    .to_owned(),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                ConstValue::Number(n) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => {
+                    out.push(n.as_u64().map_or(0, |s| s as u16));
+                }
+                other => {
+                    self.error(format!(
+                        "`{other}` in `failureStatuses` is not an HTTP status"
+                    ));
+                }
+            }
+        }
+        Some(out)
+    }
+}
