@@ -53,9 +53,13 @@ pub enum Refusal {
 impl Gateway {
     /// Builds the upstream clients and the executable schema.
     pub fn new(config: &Config) -> Result<Gateway, String> {
+        let redis = match &config.redis {
+            Some(tier) => Some(crate::upstream::cache::RedisCache::new(tier)?),
+            None => None,
+        };
         let mut upstreams = HashMap::new();
         for (name, up) in &config.upstreams {
-            let client = Upstream::new(up.clone())
+            let client = Upstream::new(up.clone(), redis.clone())
                 .map_err(|e| format!("cannot build the HTTP client for upstream `{name}`: {e}"))?;
             upstreams.insert(name.clone(), Arc::new(client));
         }

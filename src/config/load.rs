@@ -16,9 +16,9 @@ use super::directives::DirectiveArgs;
 use super::env::{EnvLookup, interpolate};
 use super::policy::{self, POLICY_ARGS};
 use super::{
-    ArgDef, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef, FieldSource,
-    InputDef, ObjectDef, OnError, Policies, RestBinding, ScalarDef, ServerSettings, Source,
-    Template, TypeDef, UnionDef, UpstreamConfig,
+    ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef,
+    FieldSource, InputDef, ObjectDef, OnError, Policies, RedisTier, RestBinding, ScalarDef,
+    ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
@@ -46,7 +46,8 @@ const SERVER_ARGS: [&str; 5] = [
     "introspection",
     "graphiql",
 ];
-const REST_ARGS: [&str; 11] = [
+const REST_ARGS: [&str; 12] = [
+    "batch",
     "upstream",
     "path",
     "method",
@@ -133,6 +134,7 @@ impl Loader<'_> {
         let mut mutation_type = None;
         let mut type_defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
         let mut defaults = Policies::default();
+        let mut redis = None;
 
         for def in &doc.definitions {
             match def {
@@ -171,6 +173,7 @@ impl Loader<'_> {
                                 }
                             }
                             "server" => self.server(directive, &mut server),
+                            "cache" => redis = self.redis(directive),
                             other => self.error(
                                 directive.pos,
                                 format!("unknown directive @{other} on schema; expected @upstream, @upstreamDefaults or @server"),
@@ -235,6 +238,7 @@ impl Loader<'_> {
         }
         self.check_argument_objects(&types, &query_type);
         Some(Config {
+            redis,
             upstreams,
             server,
             query_type,
@@ -317,6 +321,32 @@ impl Loader<'_> {
         if let Some(v) = args.bool("graphiql", &mut self.diags) {
             server.graphiql = v;
         }
+    }
+
+    fn redis(&mut self, directive: &Positioned<ConstDirective>) -> Option<RedisTier> {
+        let args = DirectiveArgs::new(
+            directive,
+            &["redis", "redisTimeout", "prefix"],
+            &mut self.diags,
+        );
+        let (raw, pos) = args.required_string("redis", &mut self.diags)?;
+        let url = self.interpolate(raw, pos)?;
+        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+            self.error(pos, format!("`redis: \"{raw}\"` must be a redis:// URL"));
+            return None;
+        }
+        let timeout = args
+            .get("redisTimeout")
+            .and_then(|v| policy::duration("redisTimeout", &v.node, v.pos, &mut self.diags))
+            .unwrap_or(std::time::Duration::from_millis(50));
+        let prefix = args
+            .string("prefix", &mut self.diags)
+            .map_or_else(|| "tributary".to_owned(), |(p, _)| p.to_owned());
+        Some(RedisTier {
+            url,
+            timeout,
+            prefix,
+        })
     }
 
     fn upstream(
@@ -544,6 +574,7 @@ impl Loader<'_> {
         let mut rest = None;
         let mut from = None;
         let mut on_error = None;
+        let mut cache = None;
         for d in &node.directives {
             match d.node.name.node.as_str() {
                 "rest" => {
@@ -554,11 +585,12 @@ impl Loader<'_> {
                 }
                 "from" => from = Some(d),
                 "onError" => on_error = Some(d),
+                "cache" => cache = Some(d),
                 name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
                 other => self.error(
                     d.pos,
                     format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest or @from"
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @from, @cache or @onError"
                     ),
                 ),
             }
@@ -576,7 +608,7 @@ impl Loader<'_> {
                     json_keys,
                     parent,
                 };
-                match self.rest(r, &ctx, scope) {
+                match self.rest(r, cache.take(), &ctx, scope) {
                     Some(binding) => FieldSource::Rest(Arc::new(binding)),
                     None => FieldSource::Parent(vec![]),
                 }
@@ -605,8 +637,16 @@ impl Loader<'_> {
             }
             (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
         };
+        if let Some(d) = cache {
+            self.error(
+                d.pos,
+                format!(
+                    "@cache on `{coordinate}` needs a @rest binding: only upstream calls are cached"
+                ),
+            );
+        }
         let on_error = match on_error {
-            Some(d) => self.on_error(d, &coordinate, &node.ty.node, scope),
+            Some(d) => self.on_error(d, &coordinate, &node.ty.node, &source, scope),
             None => OnError::Fail,
         };
         FieldDef {
@@ -660,6 +700,7 @@ impl Loader<'_> {
     fn rest(
         &mut self,
         directive: &Positioned<ConstDirective>,
+        cache: Option<&Positioned<ConstDirective>>,
         field: &FieldCtx<'_>,
         scope: &Scope<'_>,
     ) -> Option<RestBinding> {
@@ -790,7 +831,27 @@ impl Loader<'_> {
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
         ));
+        let cache_ttl = cache.and_then(|d| {
+            let args = DirectiveArgs::new(d, &["ttl"], &mut self.diags);
+            let ttl = args
+                .get("ttl")
+                .and_then(|v| policy::duration("ttl", &v.node, v.pos, &mut self.diags));
+            if ttl.is_none() && args.get("ttl").is_none() {
+                self.error(d.pos, "@cache needs `ttl`, e.g. @cache(ttl: \"30s\"), or \"0s\" to bypass the cache");
+            }
+            if ttl.is_some_and(|t| !t.is_zero())
+                && upstream.as_ref().is_some_and(|u| u.policies.cache.is_none())
+            {
+                self.error(d.pos, format!("@cache(ttl:) on `{}` needs a `cache` on its upstream (it bounds the memory)", field.coordinate));
+            }
+            ttl
+        });
+        let batch = args
+            .get("batch")
+            .and_then(|v| self.batch(v, &query, body.as_ref(), &path, field));
         Some(RestBinding {
+            cache_ttl,
+            batch,
             timeout,
             retry,
             idempotent,
@@ -805,11 +866,121 @@ impl Loader<'_> {
         })
     }
 
+    fn batch(
+        &mut self,
+        value: &Positioned<ConstValue>,
+        query: &[(String, Template)],
+        body: Option<&BodyTemplate>,
+        path: &[Template],
+        field: &FieldCtx<'_>,
+    ) -> Option<BatchConfig> {
+        let pos = value.pos;
+        let ConstValue::Object(map) = &value.node else {
+            self.error(
+                pos,
+                "`batch` takes { key: \"id\", maxSize: 100, join: \",\" }",
+            );
+            return None;
+        };
+        for k in map.keys() {
+            if !["key", "maxSize", "join"].contains(&k.as_str()) {
+                self.error(
+                    pos,
+                    format!("unknown key `{k}` in `batch`; expected one of: key, maxSize, join"),
+                );
+            }
+        }
+        let key = match map.get("key") {
+            Some(ConstValue::String(k)) if !k.is_empty() => {
+                k.split('.').map(str::to_owned).collect()
+            }
+            _ => {
+                self.error(pos, "`batch` needs `key`: the field of each returned object that matches a parent's value");
+                return None;
+            }
+        };
+        let max_size = match map.get("maxSize") {
+            None => 100,
+            Some(ConstValue::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => {
+                n.as_u64().map_or(100, |n| n as usize)
+            }
+            Some(other) => {
+                self.error(
+                    pos,
+                    format!("`batch.maxSize` must be a whole number above 0, not `{other}`"),
+                );
+                100
+            }
+        };
+        let join = match map.get("join") {
+            None => None,
+            Some(ConstValue::String(j)) => Some(j.clone()),
+            Some(other) => {
+                self.error(
+                    pos,
+                    format!("`batch.join` must be a string such as \",\", not `{other}`"),
+                );
+                None
+            }
+        };
+        if field.is_root {
+            self.error(
+                pos,
+                format!(
+                    "`{}` is a root field; batching gathers the values of many parents in a list",
+                    field.coordinate
+                ),
+            );
+        }
+        if path
+            .iter()
+            .flat_map(Template::exprs)
+            .any(|e| e.source == Source::Parent)
+        {
+            self.error(pos, "a batched binding takes its `$parent` value in a query parameter or the body, not the path");
+            return None;
+        }
+        let mut inputs: Vec<Expr> = query
+            .iter()
+            .filter_map(|(_, t)| t.single_expr())
+            .filter(|e| e.source == Source::Parent)
+            .cloned()
+            .collect();
+        if let Some(body) = body {
+            inputs.extend(
+                body.exprs()
+                    .into_iter()
+                    .filter(|e| e.source == Source::Parent)
+                    .cloned(),
+            );
+        }
+        match inputs.as_slice() {
+            [input] => Some(BatchConfig {
+                input: input.clone(),
+                key,
+                max_size,
+                join,
+            }),
+            [] => {
+                self.error(pos, "a batched binding needs one query parameter or body value that is exactly one `{$parent...}` placeholder, e.g. query: { id: \"{$parent.userId}\" }");
+                None
+            }
+            _ => {
+                self.error(
+                    pos,
+                    "a batched binding may read only one `{$parent...}` value",
+                );
+                None
+            }
+        }
+    }
+
     fn on_error(
         &mut self,
         directive: &Positioned<ConstDirective>,
         coordinate: &str,
         ty: &Type,
+        source: &FieldSource,
         scope: &Scope<'_>,
     ) -> OnError {
         let args = DirectiveArgs::new(directive, &["use", "value"], &mut self.diags);
@@ -843,16 +1014,31 @@ impl Loader<'_> {
                 }
             },
             "STALE" => {
-                self.error(
-                    pos,
-                    "@onError(use: STALE) needs the response cache, which is not available yet",
-                );
-                OnError::Fail
+                let stale_window = match source {
+                    FieldSource::Rest(b) => {
+                        b.upstream.policies.cache.as_ref().map(|c| c.stale_if_error)
+                    }
+                    _ => None,
+                };
+                if stale_window.is_none_or(|w| w.is_zero()) {
+                    self.error(pos, format!("@onError(use: STALE) on `{coordinate}` needs its upstream's `cache: {{ staleIfError: \"...\" }}`, which bounds how old a stale answer may be"));
+                }
+                if let Some(v) = value
+                    && let Err(problem) = value_fits(&v.node, ty, scope)
+                {
+                    self.error(
+                        v.pos,
+                        format!("the fallback for `{coordinate}` does not fit {ty}: {problem}"),
+                    );
+                }
+                OnError::Stale {
+                    fallback: value.map(|v| v.node.clone()),
+                }
             }
             other => {
                 self.error(
                     pos,
-                    format!("unknown @onError policy `{other}`; use FAIL, NULL or DEFAULT"),
+                    format!("unknown @onError policy `{other}`; use FAIL, NULL, DEFAULT or STALE"),
                 );
                 OnError::Fail
             }

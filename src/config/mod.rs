@@ -23,7 +23,7 @@ use url::Url;
 pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
 pub use load::{load, load_file};
-pub use policy::{BreakerPolicy, OnError, Policies, RetryPolicy};
+pub use policy::{BreakerPolicy, CachePolicy, OnError, Policies, RetryPolicy};
 pub use template::{Expr, Piece, Source, Template};
 
 /// Everything the gateway serves, as read from one SDL file.
@@ -34,6 +34,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub query_type: String,
     pub mutation_type: Option<String>,
+    /// The shared second cache tier, from `schema @cache(redis: ...)`.
+    pub redis: Option<RedisTier>,
     /// Every named type of the SDL except the built-in scalars.
     pub types: IndexMap<String, TypeDef>,
 }
@@ -45,6 +47,17 @@ impl Config {
             _ => None,
         }
     }
+}
+
+/// `schema @cache(redis: "redis://...", redisTimeout: "50ms")`: a cache tier
+/// shared by every replica, under each process's in-memory tier.
+#[derive(Debug, Clone)]
+pub struct RedisTier {
+    pub url: String,
+    /// Every Redis operation's ceiling; a slow Redis is skipped, not waited for.
+    pub timeout: Duration,
+    /// Key prefix, so several deployments can share one Redis.
+    pub prefix: String,
 }
 
 /// Gateway-wide settings from `schema @server(...)`.
@@ -196,9 +209,27 @@ pub struct RestBinding {
     pub timeout: Option<Duration>,
     /// The field's own retry policy, merged over the upstream's.
     pub retry: Option<RetryPolicy>,
+    /// `@cache(ttl:)`: the field's own freshness; zero bypasses the cache.
+    pub cache_ttl: Option<Duration>,
+    /// `batch: {...}`: one call for the inputs of all parents in a list.
+    pub batch: Option<BatchConfig>,
     /// Whether the call may be retried: safe and idempotent methods are, other
     /// methods only with `idempotent: true`.
     pub idempotent: bool,
+}
+
+/// `@rest(batch: { key, maxSize, join })`: under a list, the values of the one
+/// `$parent` placeholder of all items go in one request (repeated query
+/// parameter, joined with `join`, or a JSON list in a body), and each item gets
+/// the response element whose `key` equals its value.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// The batched placeholder.
+    pub input: Expr,
+    /// Path to the key in each response element.
+    pub key: Vec<String>,
+    pub max_size: usize,
+    pub join: Option<String>,
 }
 
 /// A JSON body with templates in its strings. A string that is exactly one

@@ -26,6 +26,37 @@ pub struct Policies {
     /// Most calls in flight to this upstream; more wait up to `queue_timeout`.
     pub max_concurrent: Option<usize>,
     pub queue_timeout: Duration,
+    /// Response cache; `None` when the upstream has no `cache`.
+    pub cache: Option<CachePolicy>,
+    /// Identical in-flight safe requests from concurrent client requests
+    /// share one call even when nothing is cached.
+    pub dedupe: bool,
+}
+
+/// `cache: { ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachePolicy {
+    /// How long an answer is served without asking again; `0s` bypasses.
+    pub ttl: Duration,
+    /// How long past `ttl` an answer may still stand in for a failed call.
+    pub stale_if_error: Duration,
+    pub max_entries: Option<u64>,
+    /// Bound on the bytes of cached bodies.
+    pub max_bytes: u64,
+    /// Do not store answers marked `Cache-Control: no-store` or `private`.
+    pub respect_cache_control: bool,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            ttl: Duration::from_secs(10),
+            stale_if_error: Duration::ZERO,
+            max_entries: None,
+            max_bytes: 64 * 1024 * 1024,
+            respect_cache_control: true,
+        }
+    }
 }
 
 impl Default for Policies {
@@ -39,6 +70,8 @@ impl Default for Policies {
             breaker: Some(BreakerPolicy::default()),
             max_concurrent: None,
             queue_timeout: Duration::from_millis(20),
+            cache: None,
+            dedupe: false,
         }
     }
 }
@@ -113,9 +146,15 @@ pub enum OnError {
     Null,
     /// The field takes `value`; the error is reported with `degraded: true`.
     Default(ConstValue),
+    /// The last good cached answer (within the upstream's `staleIfError`),
+    /// reported in `extensions.stale`; without one, `fallback` applies
+    /// (`DEFAULT` with `value`, else `FAIL`).
+    Stale { fallback: Option<ConstValue> },
 }
 
-pub(crate) const POLICY_ARGS: [&str; 8] = [
+pub(crate) const POLICY_ARGS: [&str; 10] = [
+    "cache",
+    "dedupe",
     "timeout",
     "connectTimeout",
     "readTimeout",
@@ -147,6 +186,8 @@ pub(crate) fn apply(
                 .count(key, value)
                 .map(|n| base.max_concurrent = Some(n as usize)),
             "queueTimeout" => r.duration(key, value).map(|d| base.queue_timeout = d),
+            "cache" => r.cache(value, &mut base.cache),
+            "dedupe" => r.flag(key, value).map(|b| base.dedupe = b),
             _ => None,
         };
     }
@@ -342,6 +383,42 @@ impl Reader<'_> {
         }
         if policy.window.is_zero() || policy.open_for.is_zero() {
             self.error("`breaker.window` and `breaker.openFor` must be longer than 0".to_owned());
+        }
+        *base = Some(policy);
+        Some(())
+    }
+
+    fn cache(&mut self, value: &ConstValue, base: &mut Option<CachePolicy>) -> Option<()> {
+        const KNOWN: [&str; 5] = [
+            "ttl",
+            "staleIfError",
+            "maxEntries",
+            "maxBytes",
+            "respectCacheControl",
+        ];
+        if let ConstValue::Boolean(enabled) = value {
+            *base = enabled.then(|| base.clone().unwrap_or_default());
+            return Some(());
+        }
+        let map = self.object("cache", value, &KNOWN)?;
+        let mut policy = base.clone().unwrap_or_default();
+        for (key, v) in map {
+            match key.as_str() {
+                "ttl" => self.duration("ttl", v).map(|d| policy.ttl = d),
+                "staleIfError" => self
+                    .duration("staleIfError", v)
+                    .map(|d| policy.stale_if_error = d),
+                "maxEntries" => self
+                    .count("maxEntries", v)
+                    .map(|n| policy.max_entries = Some(u64::from(n))),
+                "maxBytes" => self
+                    .count("maxBytes", v)
+                    .map(|n| policy.max_bytes = u64::from(n)),
+                "respectCacheControl" => self
+                    .flag("respectCacheControl", v)
+                    .map(|b| policy.respect_cache_control = b),
+                _ => None,
+            };
         }
         *base = Some(policy);
         Some(())

@@ -31,7 +31,31 @@ impl ObjectData {
     }
 }
 
-pub(crate) type FieldResult = Result<Arc<Data>, FieldError>;
+/// A field's executed value, and whether a stale cached answer stood in for
+/// a failed call.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) data: Arc<Data>,
+    pub(crate) stale: Option<StaleMark>,
+}
+
+impl Resolved {
+    pub(crate) fn fresh(data: Data) -> Resolved {
+        Resolved {
+            data: Arc::new(data),
+            stale: None,
+        }
+    }
+}
+
+/// A stale answer served in place of a failed call.
+#[derive(Debug, Clone)]
+pub(crate) struct StaleMark {
+    pub(crate) upstream: Arc<str>,
+    pub(crate) age: std::time::Duration,
+}
+
+pub(crate) type FieldResult = Result<Resolved, FieldError>;
 pub(crate) type Pending = Shared<BoxFuture<'static, FieldResult>>;
 
 /// A child's value: known already, or on its way.

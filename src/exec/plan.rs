@@ -80,17 +80,15 @@ fn merge(plans: &mut Vec<Arc<Plan>>, plan: Plan) {
         plans.push(Arc::new(plan));
         return;
     };
-    // Plans are shared only once planning is done.
+    // Plans are shared only once planning is done, so these always succeed.
     let Some(existing) = Arc::get_mut(existing) else {
         return;
     };
-    for child in plan.children {
-        let child = Arc::try_unwrap(child).unwrap_or_else(|shared| Plan {
-            key: shared.key.clone(),
-            field: shared.field.clone(),
-            args: shared.args.clone(),
-            children: shared.children.clone(),
-        });
+    for child in plan
+        .children
+        .into_iter()
+        .filter_map(|c| Arc::try_unwrap(c).ok())
+    {
         merge(&mut existing.children, child);
     }
 }

@@ -16,9 +16,12 @@ use tokio::task::AbortHandle;
 use super::registry::Registry;
 use crate::config::RestBinding;
 use crate::error::FieldError;
-use crate::upstream::{Upstream, UpstreamRequest};
+use crate::upstream::{Fetched, Upstream, UpstreamRequest};
 
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Value>, FieldError>>>;
+/// A stale field: its path, its upstream and the answer's age.
+type StaleField = (Vec<async_graphql::PathSegment>, Arc<str>, std::time::Duration);
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, FieldError>>>;
 
 /// One GraphQL request's execution state, shared by its resolvers and the
 /// tasks they spawn.
@@ -31,6 +34,8 @@ pub struct RequestState {
     inflight: Mutex<HashMap<String, SharedFetch>>,
     /// Errors absorbed by a nullable field, reported with the response.
     absorbed: Mutex<Vec<ServerError>>,
+    /// Fields served from a stale cached answer: (path, upstream, age).
+    stale: Mutex<Vec<StaleField>>,
     /// Spawned calls, aborted when the request goes away.
     tasks: Mutex<Vec<AbortHandle>>,
     /// Set once execution starts: a response without it is a request error.
@@ -44,6 +49,7 @@ impl RequestState {
             headers,
             inflight: Mutex::default(),
             absorbed: Mutex::default(),
+            stale: Mutex::default(),
             tasks: Mutex::default(),
             executed: AtomicBool::new(false),
         })
@@ -55,9 +61,10 @@ impl RequestState {
         upstream: &Arc<Upstream>,
         binding: &Arc<RestBinding>,
         request: UpstreamRequest,
-    ) -> Result<Arc<Value>, FieldError> {
+        keep_last_good: bool,
+    ) -> Result<Fetched, FieldError> {
         if !request.method.is_safe() {
-            return upstream.call(&request, binding).await.map(Arc::new);
+            return upstream.call(&request, binding, keep_last_good).await;
         }
         let key = format!("{}\n{}", upstream.name(), request.dedupe_key());
         let shared = {
@@ -67,7 +74,7 @@ impl RequestState {
                 .or_insert_with(|| {
                     let upstream = upstream.clone();
                     let binding = binding.clone();
-                    async move { upstream.call(&request, &binding).await.map(Arc::new) }
+                    async move { upstream.call(&request, &binding, keep_last_good).await }
                         .boxed()
                         .shared()
                 })
@@ -92,6 +99,37 @@ impl RequestState {
 
     pub(crate) fn take_absorbed(&self) -> Vec<ServerError> {
         std::mem::take(&mut *self.absorbed.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn mark_stale(
+        &self,
+        path: Vec<async_graphql::PathSegment>,
+        upstream: Arc<str>,
+        age: std::time::Duration,
+    ) {
+        self.stale
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path, upstream, age));
+    }
+
+    /// `extensions.stale`: each stale field's path, upstream and age.
+    pub(crate) fn take_stale(&self) -> Option<async_graphql::Value> {
+        let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(PoisonError::into_inner));
+        if stale.is_empty() {
+            return None;
+        }
+        let entries = stale
+            .into_iter()
+            .map(|(path, upstream, age)| {
+                serde_json::json!({
+                    "path": path,
+                    "upstream": upstream.as_ref(),
+                    "ageMs": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                })
+            })
+            .collect();
+        async_graphql::Value::from_json(Value::Array(entries)).ok()
     }
 
     pub(crate) fn mark_executed(&self) {

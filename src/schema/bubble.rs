@@ -38,6 +38,9 @@ impl Extension for NullPropagation {
         }
         let mut response = next.run(ctx, operation_name).await;
         if let Some(state) = state {
+            if let Some(stale) = state.take_stale() {
+                response.extensions.insert("stale".to_owned(), stale);
+            }
             let mut absorbed = state.take_absorbed();
             if !absorbed.is_empty() {
                 absorbed.append(&mut response.errors);

@@ -52,7 +52,11 @@ fn on_error<'a>(
     rc: &ResolverContext<'_>,
     error: FieldError,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let OnError::Default(value) = &field.def.on_error else {
+    let (OnError::Default(value)
+    | OnError::Stale {
+        fallback: Some(value),
+    }) = &field.def.on_error
+    else {
         // FAIL and NULL: the error rises to the nearest nullable position,
         // which for a NULL field (always nullable) is the field itself.
         return Err(error.into_graphql());
@@ -106,7 +110,7 @@ async fn resolve<'a>(
     let parent = rc.parent_value.downcast_ref::<ObjRef>();
     let selection = rc.ctx.field();
     let key = selection.alias().unwrap_or(selection.name());
-    let data = match parent.and_then(|p| p.0.child(key)) {
+    let resolved = match parent.and_then(|p| p.0.child(key)) {
         Some(slot) => slot.get().await?,
         None => {
             let args: Map<String, Value> = rc
@@ -126,7 +130,16 @@ async fn resolve<'a>(
             run::execute(state, &plan, parent_json).await?
         }
     };
-    to_field_value(field, &field.def.ty, &data)
+    if let Some(stale) = &resolved.stale
+        && let Some(node) = &rc.ctx.path_node
+    {
+        state.mark_stale(
+            super::bubble::path_of(node),
+            stale.upstream.clone(),
+            stale.age,
+        );
+    }
+    to_field_value(field, &field.def.ty, &resolved.data)
 }
 
 fn to_field_value<'a>(

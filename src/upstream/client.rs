@@ -4,21 +4,59 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::UpstreamRequest;
+use super::cache::{self, Entry, Freshness, RedisCache, ResponseCache};
 use super::guard::{AttemptError, CallOptions, Guard};
+use super::inflight::Inflight;
 use crate::config::{RestBinding, UpstreamConfig};
 use crate::error::FieldError;
 
-/// A declared upstream with its connection pool and guard state.
+/// A declared upstream with its connection pool, guard state and cache.
 #[derive(Debug)]
 pub struct Upstream {
     pub config: Arc<UpstreamConfig>,
     client: reqwest::Client,
     pub guard: Guard,
+    pub cache: Option<ResponseCache>,
+    inflight: Inflight<Answer>,
+}
+
+/// A successful answer as read off the wire.
+#[derive(Debug, Clone)]
+struct Answer {
+    value: Arc<Value>,
+    bytes: usize,
+    /// `Cache-Control: no-store` or `private`.
+    no_store: bool,
+}
+
+/// Where a call's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Not cacheable (no cache, unsafe method, or `ttl: 0s`).
+    Bypass,
+    Miss,
+    Hit,
+    /// The call failed; a cached answer this old stood in.
+    Stale(Duration),
+}
+
+/// A call's value and its provenance.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub value: Arc<Value>,
+    pub cache: CacheStatus,
+    /// Whether it joined another request's identical call in flight.
+    pub shared: bool,
 }
 
 impl Upstream {
-    pub fn new(config: Arc<UpstreamConfig>) -> Result<Upstream, reqwest::Error> {
+    pub fn new(
+        config: Arc<UpstreamConfig>,
+        redis: Option<Arc<RedisCache>>,
+    ) -> Result<Upstream, reqwest::Error> {
         crate::init_tls();
         let policies = &config.policies;
         // No overall reqwest timeout: the guard's deadline covers retries too.
@@ -38,10 +76,16 @@ impl Upstream {
         }
         let client = builder.default_headers(defaults).build()?;
         let guard = Guard::new(&config.name, policies);
+        let cache = policies
+            .cache
+            .clone()
+            .map(|policy| ResponseCache::new(&config.name, policy, redis));
         Ok(Upstream {
             config,
             client,
             guard,
+            cache,
+            inflight: Inflight::default(),
         })
     }
 
@@ -49,13 +93,115 @@ impl Upstream {
         &self.config.name
     }
 
-    /// Sends `request` under the upstream's guards, with `binding`'s
-    /// overrides, and returns the response JSON.
+    /// Answers `request`: from the cache when fresh, else through the
+    /// guards (one call for concurrent identical misses), storing the answer;
+    /// when the call fails, a cached answer within `staleIfError` stands in.
+    /// `keep_last_good` stores answers of a `ttl: 0s` field for that fallback
+    /// (`@onError(use: STALE)`).
     pub async fn call(
+        self: &Arc<Self>,
+        request: &UpstreamRequest,
+        binding: &Arc<RestBinding>,
+        keep_last_good: bool,
+    ) -> Result<Fetched, FieldError> {
+        let safe = request.method.is_safe();
+        let cache = self.cache.as_ref().filter(|_| safe);
+        let ttl = cache.map_or(Duration::ZERO, |c| {
+            binding.cache_ttl.unwrap_or(c.policy.ttl)
+        });
+        let store = cache.is_some() && (!ttl.is_zero() || keep_last_good);
+        let share = store || (safe && self.config.policies.dedupe);
+        if !share {
+            let answer = self.fetch(request, binding).await?;
+            return Ok(Fetched {
+                value: answer.value,
+                cache: CacheStatus::Bypass,
+                shared: false,
+            });
+        }
+        let key = cache::key(self.name(), &request.dedupe_key());
+        if let Some(cache) = cache
+            && !ttl.is_zero()
+            && let Some(entry) = cache.lookup(key).await
+            && entry.freshness() == Freshness::Fresh
+        {
+            cache
+                .stats
+                .hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Fetched {
+                value: entry.value.clone(),
+                cache: CacheStatus::Hit,
+                shared: false,
+            });
+        }
+        let this = self.clone();
+        let owned_request = request.clone();
+        let owned_binding = binding.clone();
+        let (result, shared) = self
+            .inflight
+            .run(key, async move {
+                let answer = this.fetch(&owned_request, &owned_binding).await?;
+                if let Some(cache) = this.cache.as_ref().filter(|_| store) {
+                    let respect = cache.policy.respect_cache_control;
+                    if !(respect && answer.no_store) {
+                        let stale = cache.policy.stale_if_error;
+                        cache.store(
+                            key,
+                            Entry::new(answer.value.clone(), answer.bytes, ttl, stale),
+                        );
+                    }
+                }
+                Ok(answer)
+            })
+            .await;
+        let status = if ttl.is_zero() {
+            CacheStatus::Bypass
+        } else {
+            CacheStatus::Miss
+        };
+        match result {
+            Ok(answer) => {
+                if let (Some(cache), false) = (cache, ttl.is_zero() || shared) {
+                    cache
+                        .stats
+                        .misses
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(Fetched {
+                    value: answer.value,
+                    cache: status,
+                    shared,
+                })
+            }
+            Err(error) => {
+                if let Some(cache) = cache
+                    && let Some(entry) = cache.lookup(key).await
+                    && entry.freshness() != Freshness::Expired
+                {
+                    let age = entry.age();
+                    cache
+                        .stats
+                        .stale
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(upstream = %self.name(), ?age, %error, "served a stale answer");
+                    return Ok(Fetched {
+                        value: entry.value.clone(),
+                        cache: CacheStatus::Stale(age),
+                        shared,
+                    });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// One call under the guards.
+    async fn fetch(
         &self,
         request: &UpstreamRequest,
         binding: &RestBinding,
-    ) -> Result<Value, FieldError> {
+    ) -> Result<Answer, FieldError> {
         let policies = &self.config.policies;
         let options = CallOptions {
             timeout: binding
@@ -69,7 +215,7 @@ impl Upstream {
 
     /// One try: send, check the status, read at most `maxResponseBytes`,
     /// parse JSON.
-    async fn attempt(&self, request: &UpstreamRequest) -> Result<Value, AttemptError> {
+    async fn attempt(&self, request: &UpstreamRequest) -> Result<Answer, AttemptError> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -94,6 +240,18 @@ impl Upstream {
                 retry_after,
             });
         }
+        let no_store = response
+            .headers()
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|d| {
+                matches!(
+                    d.trim().to_ascii_lowercase().as_str(),
+                    "no-store" | "private"
+                )
+            });
         let limit = self.config.max_response_bytes;
         let too_large = || AttemptError::BadResponse {
             status: status.as_u16(),
@@ -113,16 +271,23 @@ impl Upstream {
             }
             body.extend_from_slice(&chunk);
         }
-        if body.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&body).map_err(|e| AttemptError::BadResponse {
-            status: status.as_u16(),
-            message: format!(
-                "answered with a body that is not JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
+        let bytes = body.len();
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).map_err(|e| AttemptError::BadResponse {
+                status: status.as_u16(),
+                message: format!(
+                    "answered with a body that is not JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })?
+        };
+        Ok(Answer {
+            value: Arc::new(value),
+            bytes,
+            no_store,
         })
     }
 }

@@ -1,10 +1,12 @@
 //! Upstream calls: rendering a binding into an HTTP request, and the
 //! per-upstream client that sends it.
 
+pub mod cache;
 mod client;
 pub mod guard;
+mod inflight;
 mod request;
 
-pub use client::Upstream;
+pub use client::{CacheStatus, Fetched, Upstream};
 pub(crate) use request::pluck;
 pub use request::{Inputs, UpstreamRequest, render};

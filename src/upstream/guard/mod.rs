@@ -24,7 +24,6 @@ pub(crate) mod retry;
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -141,14 +140,14 @@ impl Guard {
 
     /// Runs `attempt` under every guard; returns the last attempt's outcome
     /// as a client-safe error.
-    pub async fn call<F, Fut>(
+    pub async fn call<T, F, Fut>(
         &self,
         options: CallOptions<'_>,
         mut attempt: F,
-    ) -> Result<Value, FieldError>
+    ) -> Result<T, FieldError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Value, AttemptError>>,
+        Fut: Future<Output = Result<T, AttemptError>>,
     {
         let deadline = Instant::now() + options.timeout;
         let timeout_error =
@@ -189,10 +188,10 @@ impl Guard {
         }
     }
 
-    async fn attempt_once<F, Fut>(&self, attempt: &mut F) -> Result<Value, Refused>
+    async fn attempt_once<T, F, Fut>(&self, attempt: &mut F) -> Result<T, Refused>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Value, AttemptError>>,
+        Fut: Future<Output = Result<T, AttemptError>>,
     {
         let permit = match &self.breaker {
             Some(breaker) => {

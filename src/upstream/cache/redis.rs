@@ -1,0 +1,138 @@
+//! The shared cache tier. Every operation has a short timeout; when Redis is
+//! down or slow, calls go to the upstreams as if it were not there, one
+//! warning is logged per outage, and the tier comes back by itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::{CacheKey, Entry};
+use crate::config::RedisTier;
+
+pub struct RedisCache {
+    client: redis::Client,
+    config: RedisTier,
+    /// Connected manager; it reconnects by itself once it exists.
+    manager: Mutex<Option<ConnectionManager>>,
+    connecting: AtomicBool,
+    healthy: AtomicBool,
+}
+
+impl RedisCache {
+    pub fn new(config: &RedisTier) -> Result<Arc<RedisCache>, String> {
+        let client =
+            redis::Client::open(config.url.as_str()).map_err(|e| format!("bad redis URL: {e}"))?;
+        let cache = Arc::new(RedisCache {
+            client,
+            config: config.clone(),
+            manager: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
+        });
+        Ok(cache)
+    }
+
+    fn key(&self, upstream: &str, key: CacheKey) -> String {
+        format!("{}:v1:{upstream}:{key:032x}", self.config.prefix)
+    }
+
+    /// A connection, or `None` while Redis is unreachable (a connect is then
+    /// started in the background, at most one at a time).
+    fn connection(self: &Arc<Self>) -> Option<ConnectionManager> {
+        if let Some(m) = self
+            .manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            return Some(m.clone());
+        }
+        if !self.connecting.swap(true, Ordering::AcqRel) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(this.config.timeout))
+                    .set_number_of_retries(1);
+                match ConnectionManager::new_with_config(this.client.clone(), config).await {
+                    Ok(manager) => {
+                        *this.manager.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(manager);
+                        this.ok();
+                    }
+                    Err(e) => {
+                        this.failed(&e.to_string());
+                        // Do not hammer a Redis that is down.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                this.connecting.store(false, Ordering::Release);
+            });
+        }
+        None
+    }
+
+    fn failed(&self, why: &str) {
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            tracing::warn!(error = %why, "redis cache tier unavailable; serving from upstreams until it is back");
+        }
+    }
+
+    fn ok(&self) {
+        if !self.healthy.swap(true, Ordering::AcqRel) {
+            tracing::info!("redis cache tier is back");
+        }
+    }
+
+    pub async fn get(self: &Arc<Self>, upstream: &str, key: CacheKey) -> Option<Entry> {
+        let mut conn = self.connection()?;
+        let cmd = redis::cmd("GET").arg(self.key(upstream, key)).clone();
+        match tokio::time::timeout(
+            self.config.timeout,
+            cmd.query_async::<Option<Vec<u8>>>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(bytes)) => {
+                self.ok();
+                serde_json::from_slice(&bytes?).ok()
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("timed out");
+                None
+            }
+        }
+    }
+
+    /// Stores in the background: the caller never waits for Redis.
+    pub fn set(self: &Arc<Self>, upstream: &str, key: CacheKey, entry: Arc<Entry>) {
+        let Some(mut conn) = self.connection() else {
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(entry.as_ref()) else {
+            return;
+        };
+        let ttl_ms = (entry.ttl_ms + entry.stale_ms).max(1);
+        let cmd = redis::cmd("SET")
+            .arg(self.key(upstream, key))
+            .arg(bytes)
+            .arg("PX")
+            .arg(ttl_ms)
+            .clone();
+        let this = self.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(this.config.timeout, cmd.query_async::<()>(&mut conn)).await
+            {
+                Ok(Ok(())) => this.ok(),
+                Ok(Err(e)) => this.failed(&e.to_string()),
+                Err(_) => this.failed("timed out"),
+            }
+        });
+    }
+}
