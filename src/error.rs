@@ -96,6 +96,8 @@ pub struct FieldError {
     pub upstream: Option<String>,
     /// The upstream's HTTP status, if it answered.
     pub status: Option<u16>,
+    /// How many attempts were made (0: none, e.g. breaker open).
+    pub attempts: u32,
 }
 
 impl FieldError {
@@ -105,6 +107,7 @@ impl FieldError {
             message: message.into(),
             upstream: None,
             status: None,
+            attempts: 0,
         }
     }
 
@@ -125,6 +128,7 @@ impl FieldError {
             message,
             upstream,
             status,
+            ..
         } = self;
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code.as_str());

@@ -14,7 +14,12 @@ use crate::config::{Config, ServerSettings};
 use crate::exec::RequestState;
 use crate::exec::registry::Registry;
 use crate::exec::state::CancelOnDrop;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::otel::{self, SPAN_TARGET};
+use crate::telemetry::timeline::{RecentTimelines, Timeline};
 use crate::upstream::Upstream;
+use std::time::Instant;
+use tracing::Instrument;
 
 /// Parsed documents kept, by query text: parsing costs more than the rest of
 /// a small request's execution.
@@ -39,6 +44,11 @@ pub struct Outcome {
 pub struct Gateway {
     schema: Schema,
     registry: Arc<Registry>,
+    /// Every upstream, in declaration order (metrics, status page).
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub metrics: Arc<Metrics>,
+    /// The latest executions, drawn on the status page.
+    pub recent: RecentTimelines,
     pub settings: ServerSettings,
     documents: moka::sync::Cache<String, Arc<ExecutableDocument>>,
 }
@@ -64,12 +74,25 @@ impl Gateway {
             upstreams.insert(name.clone(), Arc::new(client));
         }
         let built = crate::schema::build(config, &upstreams)?;
+        let upstreams: Vec<Arc<Upstream>> = config
+            .upstreams
+            .keys()
+            .filter_map(|name| upstreams.get(name).cloned())
+            .collect();
         Ok(Gateway {
             schema: built.schema,
             registry: built.registry,
+            metrics: Arc::new(Metrics::new(upstreams.clone())),
+            recent: RecentTimelines::default(),
+            upstreams,
             settings: config.server.clone(),
             documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
         })
+    }
+
+    /// The client of upstream `name`: its cache (`cache.stats`) and guards.
+    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.iter().find(|u| u.name() == name)
     }
 
     /// The schema in SDL, as clients see it.
@@ -99,12 +122,15 @@ impl Gateway {
         Ok(document)
     }
 
-    /// Executes a prepared request.
+    /// Executes a prepared request that arrived at `started`; with
+    /// `timeline`, the response's extensions carry the execution timeline.
     pub async fn execute(
         &self,
         request: GraphqlRequest,
         document: &ExecutableDocument,
         headers: HeaderMap,
+        started: Instant,
+        timeline: bool,
     ) -> Outcome {
         let missing = missing_variables(
             document,
@@ -117,7 +143,32 @@ impl Gateway {
                 executed: false,
             };
         }
-        let state = RequestState::new(self.registry.clone(), headers);
+        let kind = match operation_type(document, request.operation_name.as_deref()) {
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            _ => "query",
+        };
+        let label = match &request.operation_name {
+            Some(name) => format!("{kind} {name}"),
+            None => kind.to_owned(),
+        };
+        let span = tracing::info_span!(
+            target: SPAN_TARGET,
+            "graphql.operation",
+            otel.name = %label,
+            otel.kind = "server",
+            graphql.operation.name = request.operation_name.as_deref().unwrap_or_default(),
+            graphql.operation.type = kind,
+            graphql.document = %document_hash(&request.query),
+        );
+        otel::adopt_parent(&span, &headers);
+        let state = RequestState::new(
+            self.registry.clone(),
+            headers,
+            self.metrics.clone(),
+            span.clone(),
+            started,
+        );
         let guard = CancelOnDrop(state.clone());
         let mut engine_request = Request::new(request.query).data(state.clone());
         if let Some(name) = request.operation_name {
@@ -128,12 +179,33 @@ impl Gateway {
                 engine_request.variables(Variables::from_json(Value::Object(variables)));
         }
         engine_request.set_parsed_query(document.clone());
-        let response = self.schema.execute(engine_request).await;
+        let mut response = self
+            .schema
+            .execute(engine_request)
+            .instrument(span.clone())
+            .await;
         drop(guard);
-        Outcome {
-            response,
-            executed: state.executed(),
+        let executed = state.executed();
+        if executed {
+            let calls = state.recorder.take();
+            let trace_id = otel::trace_id(&span, &state.headers);
+            let record = Timeline::new(label, trace_id, started.elapsed(), calls);
+            let partial =
+                !response.errors.is_empty() && !matches!(response.data, async_graphql::Value::Null);
+            let waits: Vec<_> = record.joins.iter().map(|j| j.wait).collect();
+            self.metrics
+                .operation(kind, record.total, partial, record.overhead, &waits);
+            if timeline
+                && let Ok(json) = serde_json::to_value(&record)
+                && let Ok(value) = async_graphql::Value::from_json(json)
+            {
+                response.extensions.insert("timeline".to_owned(), value);
+            }
+            if !record.calls.is_empty() {
+                self.recent.push(Arc::new(record));
+            }
         }
+        Outcome { response, executed }
     }
 }
 
@@ -179,6 +251,14 @@ fn missing_variables(
             )
         })
         .collect()
+}
+
+/// A short, stable id of the query text for spans.
+fn document_hash(query: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    query.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {

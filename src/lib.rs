@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod http;
 pub mod schema;
 pub mod server;
+pub mod telemetry;
 pub mod upstream;
 
 pub use gateway::Gateway;

@@ -60,13 +60,7 @@ struct HttpArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let telemetry = tributary::telemetry::otel::init();
     let command = cli.command.unwrap_or(Command::Demo {
         http: HttpArgs {
             listen: std::env::var("TRIBUTARY_LISTEN")
@@ -75,7 +69,7 @@ fn main() -> ExitCode {
         },
         zero_latency: false,
     });
-    match command {
+    let code = match command {
         Command::Check { schemas } => check(&schemas),
         Command::Serve { schema, http } => match config::load_file(&schema) {
             Ok(config) => run(serve(config, http, None)),
@@ -85,7 +79,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { http, zero_latency } => run(serve_demo(http, zero_latency)),
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 fn check(schemas: &[PathBuf]) -> ExitCode {

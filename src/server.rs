@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{StatusCode, header};
@@ -20,7 +20,8 @@ pub struct AppState {
     pub assets: Arc<graphiql::Assets>,
 }
 
-/// The router: `/graphql`, GraphiQL on `/`, `/healthz`, `/readyz`.
+/// The router: `/graphql`, GraphiQL on `/`, `/healthz`, `/readyz`,
+/// `/metrics`, `/status`.
 pub fn app(state: AppState) -> Router {
     // The GraphQL handler enforces maxBodyBytes itself, with a GraphQL error.
     let body_limit = state.gateway.settings.max_body_bytes.saturating_add(1);
@@ -30,8 +31,30 @@ pub fn app(state: AppState) -> Router {
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok\n") }))
         .route("/readyz", get(|| async { text(StatusCode::OK, "ready\n") }))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.gateway.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `GET /status`: upstream health and recent waterfalls, as HTML.
+async fn status(State(state): State<AppState>) -> axum::response::Response {
+    let gateway = &state.gateway;
+    let upstreams = gateway.metrics.summaries(&gateway.upstreams);
+    let timelines = gateway.recent.list();
+    axum::response::Html(crate::telemetry::status::render(&upstreams, &timelines)).into_response()
 }
 
 fn text(status: StatusCode, body: &'static str) -> axum::response::Response {

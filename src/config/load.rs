@@ -22,7 +22,9 @@ use super::{
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
-const UPSTREAM_ARGS: [&str; 15] = [
+const UPSTREAM_ARGS: [&str; 17] = [
+    "cache",
+    "dedupe",
     "name",
     "url",
     "http2",
@@ -39,7 +41,8 @@ const UPSTREAM_ARGS: [&str; 15] = [
     "maxConcurrent",
     "queueTimeout",
 ];
-const SERVER_ARGS: [&str; 5] = [
+const SERVER_ARGS: [&str; 6] = [
+    "timeline",
     "maxBodyBytes",
     "maxDepth",
     "maxComplexity",
@@ -320,6 +323,9 @@ impl Loader<'_> {
         }
         if let Some(v) = args.bool("graphiql", &mut self.diags) {
             server.graphiql = v;
+        }
+        if let Some(v) = args.bool("timeline", &mut self.diags) {
+            server.timeline = v;
         }
     }
 
@@ -849,7 +855,12 @@ impl Loader<'_> {
         let batch = args
             .get("batch")
             .and_then(|v| self.batch(v, &query, body.as_ref(), &path, field));
+        let path_template = match args.get("path").map(|v| &v.node) {
+            Some(ConstValue::String(p)) => p.clone(),
+            _ => String::new(),
+        };
         Some(RestBinding {
+            path_template,
             cache_ttl,
             batch,
             timeout,

@@ -73,6 +73,9 @@ pub struct ServerSettings {
     pub introspection: bool,
     /// Whether `GET /` serves GraphiQL.
     pub graphiql: bool,
+    /// Whether a client may ask for `extensions.timeline` with the
+    /// `tributary-timeline: 1` header.
+    pub timeline: bool,
 }
 
 impl Default for ServerSettings {
@@ -83,6 +86,7 @@ impl Default for ServerSettings {
             max_complexity: 10_000,
             introspection: true,
             graphiql: true,
+            timeline: false,
         }
     }
 }
@@ -197,6 +201,8 @@ pub struct RestBinding {
     pub method: Method,
     /// The path, one template per `/`-separated segment.
     pub path: Vec<Template>,
+    /// The path as written (`/products/{$parent.id}`), for spans.
+    pub path_template: String,
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<BodyTemplate>,

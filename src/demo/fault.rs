@@ -63,7 +63,9 @@ impl FaultPlan {
         match &self.steady {
             Some(Fault::Flaky) => {
                 self.flaky_count += 1;
-                self.flaky_count.is_multiple_of(2).then_some(Fault::Status(503))
+                self.flaky_count
+                    .is_multiple_of(2)
+                    .then_some(Fault::Status(503))
             }
             other => other.clone(),
         }

@@ -4,6 +4,10 @@
 //! Lists of objects are where batching happens: for a child bound with
 //! `batch`, the values of all items go in one request (or `maxSize`-sized
 //! requests in parallel), and each item gets its element of the answer.
+//!
+//! Every call is recorded (timeline, metrics) and traced: its span's parent
+//! is the span of the call whose answer it depends on, so a trace shows the
+//! dependency tree, and siblings overlap in time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use async_graphql::parser::types::{BaseType, Type};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::data::{Data, FieldResult, ObjectData, Resolved, Slot, StaleMark};
 use super::plan::Plan;
@@ -19,31 +24,93 @@ use super::registry::Out;
 use super::state::RequestState;
 use crate::config::{BatchConfig, FieldSource, OnError, RestBinding};
 use crate::error::{ErrorCode, FieldError};
-use crate::upstream::{CacheStatus, Inputs, UpstreamRequest, pluck, render};
+use crate::telemetry::otel::{self, SPAN_TARGET};
+use crate::telemetry::timeline::CallRecord;
+use crate::upstream::{CacheStatus, Fetched, Inputs, Upstream, UpstreamRequest, pluck, render};
 
-/// Executes `plan`'s field against its parent's JSON, now.
+/// Where an object sits: its response path, the call its JSON came from,
+/// and that call's span (the parent of its children's spans).
+#[derive(Debug, Clone)]
+pub(crate) struct At {
+    pub(crate) path: Arc<str>,
+    pub(crate) call: Option<usize>,
+    pub(crate) span: tracing::Span,
+}
+
+impl At {
+    fn child(&self, key: &str) -> Arc<str> {
+        if self.path.is_empty() {
+            Arc::from(key)
+        } else {
+            Arc::from(format!("{}.{key}", self.path))
+        }
+    }
+
+    fn item(&self, index: usize) -> At {
+        At {
+            path: Arc::from(format!("{}.{index}", self.path)),
+            call: self.call,
+            span: self.span.clone(),
+        }
+    }
+
+    fn with_path(&self, path: Arc<str>) -> At {
+        At {
+            path,
+            call: self.call,
+            span: self.span.clone(),
+        }
+    }
+}
+
+/// A call about to be made: where it belongs in the timeline and the trace.
+struct Site {
+    path: Arc<str>,
+    /// The object whose children this call is one of.
+    join: Arc<str>,
+    parent: At,
+    batch: Option<usize>,
+}
+
+/// Executes `plan`'s field (at response path `path`, a child of `parent`)
+/// against its parent's JSON, now.
 pub(crate) async fn execute(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
-    parent: &Value,
+    parent_json: &Value,
+    parent: &At,
+    path: Arc<str>,
 ) -> FieldResult {
-    let (json, stale) = match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent)? {
+    let (json, stale, at) = match &plan.field.def.source {
+        FieldSource::Rest(_) => match prepare(state, plan, parent_json)? {
             None => return Ok(Resolved::fresh(Data::Null)),
-            Some(request) => call(state, plan, request).await?,
+            Some(request) => {
+                let site = Site {
+                    path,
+                    join: parent.path.clone(),
+                    parent: parent.clone(),
+                    batch: None,
+                };
+                call(state, plan, request, site).await?
+            }
         },
-        FieldSource::Parent(path) => (pluck(parent, path).cloned().unwrap_or(Value::Null), None),
-        FieldSource::Arguments => (Value::Object(plan.args.clone()), None),
+        FieldSource::Parent(keys) => {
+            let json = pluck(parent_json, keys).cloned().unwrap_or(Value::Null);
+            (json, None, parent.with_path(path))
+        }
+        FieldSource::Arguments => (
+            Value::Object(plan.args.clone()),
+            None,
+            parent.with_path(path),
+        ),
     };
     Ok(Resolved {
-        data: Arc::new(build(state, plan, &plan.field.def.ty, json)),
+        data: Arc::new(build(state, plan, &plan.field.def.ty, json, &at)),
         stale,
     })
 }
 
-fn binding(
-    plan: &Plan,
-) -> Result<(&Arc<RestBinding>, &Arc<crate::upstream::Upstream>), FieldError> {
+fn binding(plan: &Plan) -> Result<(&Arc<RestBinding>, &Arc<Upstream>), FieldError> {
     match (&plan.field.def.source, &plan.field.upstream) {
         (FieldSource::Rest(binding), Some(upstream)) => Ok((binding, upstream)),
         _ => Err(FieldError::new(
@@ -65,23 +132,77 @@ fn prepare(
         parent,
         headers: &state.headers,
     };
-    render(binding, &upstream.config.url, inputs).map_err(|e| match e.upstream {
-        Some(_) => e,
-        None => e.upstream(upstream.name()),
-    })
+    let mut request =
+        render(binding, &upstream.config.url, inputs).map_err(|e| match e.upstream {
+            Some(_) => e,
+            None => e.upstream(upstream.name()),
+        })?;
+    // With exporting on, each attempt injects its own span's context.
+    if let Some(request) = &mut request
+        && !otel::enabled()
+    {
+        request.trace = otel::trace_headers(&state.span, &state.headers);
+    }
+    Ok(request)
 }
 
-/// Makes the call and returns the selected part of the response.
+/// Makes the call, records it (timeline, metrics, span), and returns the
+/// selected part of the response with where its children sit.
 async fn call(
     state: &Arc<RequestState>,
     plan: &Plan,
     request: UpstreamRequest,
-) -> Result<(Value, Option<StaleMark>), FieldError> {
+    site: Site,
+) -> Result<(Value, Option<StaleMark>, At), FieldError> {
     let (binding, upstream) = binding(plan)?;
     let keep_last_good = matches!(plan.field.def.on_error, OnError::Stale { .. });
-    let fetched = state
+    let (id, start) = state.recorder.begin();
+    let span = tracing::info_span!(
+        target: SPAN_TARGET,
+        parent: &site.parent.span,
+        "graphql.field",
+        otel.name = %site.path,
+        graphql.field.path = %site.path,
+        graphql.field.coordinate = %plan.field.def.coordinate,
+        tributary.upstream = %upstream.name(),
+        tributary.cache = tracing::field::Empty,
+        tributary.batch.size = site.batch,
+    );
+    let result = state
         .fetch(upstream, binding, request, keep_last_good)
-        .await?;
+        .instrument(span.clone())
+        .await;
+    let duration = state.recorder.t0.elapsed().saturating_sub(start);
+    let (outcome, status, attempts, cache) = match &result {
+        Ok(fetched) => ("ok", fetched.status, fetched.attempts, cache_label(fetched)),
+        Err(e) => (e.code.as_str(), e.status, e.attempts, "bypass"),
+    };
+    span.record("tributary.cache", cache);
+    state.recorder.finish(CallRecord {
+        id,
+        parent: site.parent.call,
+        path: site.path.to_string(),
+        join: site.join.to_string(),
+        upstream: Arc::from(upstream.name()),
+        start,
+        duration,
+        outcome,
+        status,
+        attempts,
+        cache,
+        breaker: upstream
+            .guard
+            .breaker()
+            .map_or("off", |b| b.state().as_str()),
+        batch_size: site.batch,
+    });
+    // Only calls that reached the network (or failed) are upstream latency.
+    if attempts > 0 || result.is_err() {
+        state
+            .metrics
+            .upstream_call(upstream.name(), outcome, duration);
+    }
+    let fetched = result?;
     let stale = match fetched.cache {
         CacheStatus::Stale(age) => Some(StaleMark {
             upstream: Arc::from(upstream.name()),
@@ -92,29 +213,55 @@ async fn call(
     let value = pluck(&fetched.value, &binding.select)
         .cloned()
         .unwrap_or(Value::Null);
-    Ok((value, stale))
+    let at = At {
+        path: site.path,
+        call: Some(id),
+        span,
+    };
+    Ok((value, stale, at))
 }
 
-/// Shapes `json` by the field's type: objects get their children started.
-pub(crate) fn build(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: Value) -> Data {
+fn cache_label(fetched: &Fetched) -> &'static str {
+    match fetched.cache {
+        _ if fetched.shared => "shared",
+        CacheStatus::Bypass => "bypass",
+        CacheStatus::Miss => "miss",
+        CacheStatus::Hit => "hit",
+        CacheStatus::Stale(_) => "stale",
+    }
+}
+
+/// Shapes `json` (the value at `at`) by the field's type: objects get their
+/// children started.
+pub(crate) fn build(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    ty: &Type,
+    json: Value,
+    at: &At,
+) -> Data {
     match (&ty.base, json) {
         (_, Value::Null) => Data::Null,
         (BaseType::List(inner), Value::Array(items)) if is_composite(&plan.field.out) => {
             if matches!(inner.base, BaseType::Named(_)) {
-                build_objects(state, plan, inner, items)
+                build_objects(state, plan, inner, items, at)
             } else {
                 Data::List(
                     items
                         .into_iter()
-                        .map(|item| build(state, plan, inner, item))
+                        .enumerate()
+                        .map(|(i, item)| build(state, plan, inner, item, &at.item(i)))
                         .collect(),
                 )
             }
         }
         (BaseType::Named(_), json @ Value::Object(_)) if is_composite(&plan.field.out) => {
-            let mut children = start_children(state, plan, &json);
+            let mut children = start_children(state, plan, &json, at);
             for child in batched(plan) {
-                if let Some(slot) = start_batch(state, child, &[Some(&json)]).pop().flatten() {
+                if let Some(slot) = start_batch(state, child, &[Some(&json)], at)
+                    .pop()
+                    .flatten()
+                {
                     children.push((child.key.clone(), slot));
                 }
             }
@@ -133,12 +280,19 @@ fn build_objects(
     plan: &Plan,
     item_ty: &Type,
     items: Vec<Value>,
+    at: &At,
 ) -> Data {
+    let unbatched = plan.children.iter().any(|c| batch_of(c).is_none());
     let mut objects: Vec<Result<ObjectData, Value>> = items
         .into_iter()
-        .map(|json| match json {
+        .enumerate()
+        .map(|(i, json)| match json {
             Value::Object(_) => Ok(ObjectData {
-                children: start_children(state, plan, &json),
+                children: if unbatched {
+                    start_children(state, plan, &json, &at.item(i))
+                } else {
+                    Vec::new()
+                },
                 json,
             }),
             other => Err(other),
@@ -149,7 +303,7 @@ fn build_objects(
             .iter()
             .map(|o| o.as_ref().ok().map(|o| &o.json))
             .collect();
-        let slots = start_batch(state, child, &parents);
+        let slots = start_batch(state, child, &parents, at);
         for (object, slot) in objects.iter_mut().zip(slots) {
             if let (Ok(object), Some(slot)) = (object, slot) {
                 object.children.push((child.key.clone(), slot));
@@ -161,7 +315,7 @@ fn build_objects(
             .into_iter()
             .map(|o| match o {
                 Ok(object) => Data::Object(Arc::new(object)),
-                Err(other) => build(state, plan, item_ty, other),
+                Err(other) => build(state, plan, item_ty, other, at),
             })
             .collect(),
     )
@@ -184,52 +338,66 @@ fn batch_of(plan: &Plan) -> Option<&BatchConfig> {
 
 /// Starts every planned child of an object whose JSON is `json`, except the
 /// batched ones, which the caller starts for all its objects at once.
-fn start_children(state: &Arc<RequestState>, plan: &Plan, json: &Value) -> Vec<(String, Slot)> {
+fn start_children(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    json: &Value,
+    at: &At,
+) -> Vec<(String, Slot)> {
     plan.children
         .iter()
         .filter(|child| batch_of(child).is_none())
-        .map(|child| (child.key.clone(), start(state, child, json)))
+        .map(|child| (child.key.clone(), start(state, child, json, at)))
         .collect()
 }
 
-fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent: &Value) -> Slot {
+fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Value, parent: &At) -> Slot {
+    let path = parent.child(&plan.key);
     match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent) {
+        FieldSource::Rest(_) => match prepare(state, plan, parent_json) {
             Err(e) => Slot::Ready(Err(e)),
             Ok(None) => Slot::Ready(Ok(Resolved::fresh(Data::Null))),
             Ok(Some(request)) => {
                 let task_state = state.clone();
                 let task_plan = plan.clone();
-                let pending = spawn(state, &plan.field.def.coordinate, async move {
-                    let (json, stale) = call(&task_state, &task_plan, request).await?;
+                let site = Site {
+                    path,
+                    join: parent.path.clone(),
+                    parent: parent.clone(),
+                    batch: None,
+                };
+                Slot::Pending(spawn(state, &plan.field.def.coordinate, async move {
+                    let (json, stale, at) = call(&task_state, &task_plan, request, site).await?;
+                    let data = build(&task_state, &task_plan, &task_plan.field.def.ty, json, &at);
                     Ok(Resolved {
-                        data: Arc::new(build(
-                            &task_state,
-                            &task_plan,
-                            &task_plan.field.def.ty,
-                            json,
-                        )),
+                        data: Arc::new(data),
                         stale,
                     })
-                });
-                Slot::Pending(pending)
+                }))
             }
         },
-        FieldSource::Parent(path) => {
-            let json = pluck(parent, path).cloned().unwrap_or(Value::Null);
-            Slot::Ready(Ok(Resolved::fresh(build(
+        FieldSource::Parent(keys) => {
+            let json = pluck(parent_json, keys).cloned().unwrap_or(Value::Null);
+            let data = build(
                 state,
                 plan,
                 &plan.field.def.ty,
                 json,
-            ))))
+                &parent.with_path(path),
+            );
+            Slot::Ready(Ok(Resolved::fresh(data)))
         }
-        FieldSource::Arguments => Slot::Ready(Ok(Resolved::fresh(build(
-            state,
-            plan,
-            &plan.field.def.ty,
-            Value::Object(plan.args.clone()),
-        )))),
+        FieldSource::Arguments => {
+            let json = Value::Object(plan.args.clone());
+            let data = build(
+                state,
+                plan,
+                &plan.field.def.ty,
+                json,
+                &parent.with_path(path),
+            );
+            Slot::Ready(Ok(Resolved::fresh(data)))
+        }
     }
 }
 
@@ -265,12 +433,15 @@ fn key_text(value: &Value) -> Option<String> {
     }
 }
 
-/// One batched child for many parents: a slot per parent (`None` for a
-/// parent that is not an object).
+type SharedBatch = Shared<BoxFuture<'static, Result<Arc<BatchAnswer>, FieldError>>>;
+
+/// One batched child for many parents (the items of the list at `at`): a
+/// slot per parent (`None` for a parent that is not an object).
 fn start_batch(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
     parents: &[Option<&Value>],
+    at: &At,
 ) -> Vec<Option<Slot>> {
     let Some(batch) = batch_of(plan) else {
         return parents.iter().map(|_| None).collect();
@@ -300,10 +471,16 @@ fn start_batch(
             let request = batch_request(state, plan, batch, chunk);
             let task_state = state.clone();
             let task_plan = plan.clone();
+            let site = Site {
+                path: Arc::from(format!("{}.*.{}", at.path, plan.key)),
+                join: at.path.clone(),
+                parent: at.clone(),
+                batch: Some(chunk.len()),
+            };
             spawn(state, &plan.field.def.coordinate, async move {
                 let request = request?;
-                let (json, stale) = call(&task_state, &task_plan, request).await?;
-                batch_answer(&task_state, &task_plan, json, stale).map(Arc::new)
+                let (json, stale, at) = call(&task_state, &task_plan, request, site).await?;
+                batch_answer(&task_state, &task_plan, json, stale, &at).map(Arc::new)
             })
         })
         .collect();
@@ -340,8 +517,6 @@ fn start_batch(
         .collect()
 }
 
-type SharedBatch = Shared<BoxFuture<'static, Result<Arc<BatchAnswer>, FieldError>>>;
-
 /// A batched call's elements, by key, each built (children started).
 #[derive(Debug)]
 struct BatchAnswer {
@@ -354,6 +529,7 @@ fn batch_answer(
     plan: &Plan,
     json: Value,
     stale: Option<StaleMark>,
+    at: &At,
 ) -> Result<BatchAnswer, FieldError> {
     let batch =
         batch_of(plan).ok_or_else(|| FieldError::new(ErrorCode::InternalError, "not batched"))?;
@@ -372,7 +548,7 @@ fn batch_answer(
         if let Some(key) = pluck(&element, &batch.key).and_then(key_text) {
             items
                 .entry(key)
-                .or_insert_with(|| Arc::new(build(state, plan, item_ty, element)));
+                .or_insert_with(|| Arc::new(build(state, plan, item_ty, element, at)));
         }
     }
     Ok(BatchAnswer { items, stale })

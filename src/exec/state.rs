@@ -16,10 +16,16 @@ use tokio::task::AbortHandle;
 use super::registry::Registry;
 use crate::config::RestBinding;
 use crate::error::FieldError;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::timeline::Recorder;
 use crate::upstream::{Fetched, Upstream, UpstreamRequest};
 
 /// A stale field: its path, its upstream and the answer's age.
-type StaleField = (Vec<async_graphql::PathSegment>, Arc<str>, std::time::Duration);
+type StaleField = (
+    Vec<async_graphql::PathSegment>,
+    Arc<str>,
+    std::time::Duration,
+);
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, FieldError>>>;
 
@@ -27,6 +33,11 @@ type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, FieldError>>>;
 /// tasks they spawn.
 pub struct RequestState {
     pub(crate) registry: Arc<Registry>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The operation's span: the root of its calls' spans.
+    pub(crate) span: tracing::Span,
+    /// Every upstream call, for the timeline and metrics.
+    pub(crate) recorder: Recorder,
     /// Inbound headers; bindings read only those the operator allowed.
     pub(crate) headers: HeaderMap,
     /// Safe upstream requests of this operation, by upstream and request.
@@ -43,10 +54,19 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    pub(crate) fn new(registry: Arc<Registry>, headers: HeaderMap) -> Arc<RequestState> {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        headers: HeaderMap,
+        metrics: Arc<Metrics>,
+        span: tracing::Span,
+        started: std::time::Instant,
+    ) -> Arc<RequestState> {
         Arc::new(RequestState {
             registry,
             headers,
+            metrics,
+            span,
+            recorder: Recorder::new(started),
             inflight: Mutex::default(),
             absorbed: Mutex::default(),
             stale: Mutex::default(),

@@ -127,7 +127,7 @@ query ProductPage {{
       const res = await fetch('/graphql', {{
         method: 'POST',
         headers: Object.assign(
-          {{ 'Content-Type': 'application/json', 'Accept': 'application/graphql-response+json, application/json' }},
+          {{ 'Content-Type': 'application/json', 'Accept': 'application/graphql-response+json, application/json', 'tributary-timeline': '1' }},
           opts && opts.headers),
         body: JSON.stringify(params),
       }});

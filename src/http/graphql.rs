@@ -9,6 +9,10 @@
 //!   not GraphQL-over-HTTP at all (bad JSON, no query) get 400 either way.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// The request header that asks for `extensions.timeline`.
+pub const TIMELINE_HEADER: &str = "tributary-timeline";
 
 use async_graphql::ServerError;
 use axum::body::Body;
@@ -26,6 +30,7 @@ use crate::gateway::{GraphqlRequest, Outcome, Refusal};
 use crate::server::AppState;
 
 pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
     let Some(rt) = response_type(&headers) else {
         return not_acceptable();
     };
@@ -69,7 +74,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
     };
-    run(&app, rt, request, headers, false).await
+    run(&app, rt, request, headers, false, started).await
 }
 
 pub async fn get(
@@ -77,6 +82,7 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let started = Instant::now();
     let query = query.unwrap_or_default();
     if query.is_empty() && wants_html(&headers) {
         return graphiql::page(State(app)).await;
@@ -88,7 +94,7 @@ pub async fn get(
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
     };
-    run(&app, rt, request, headers, true).await
+    run(&app, rt, request, headers, true, started).await
 }
 
 async fn run(
@@ -97,6 +103,7 @@ async fn run(
     request: GraphqlRequest,
     headers: HeaderMap,
     read_only: bool,
+    started: Instant,
 ) -> Response {
     let document =
         match app
@@ -122,7 +129,15 @@ async fn run(
                 return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
             }
         };
-    let outcome = app.gateway.execute(request, &document, headers).await;
+    let timeline = app.gateway.settings.timeline
+        && headers
+            .get(TIMELINE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| matches!(v.trim(), "1" | "true"));
+    let outcome = app
+        .gateway
+        .execute(request, &document, headers, started, timeline)
+        .await;
     respond(rt, outcome)
 }
 

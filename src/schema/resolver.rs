@@ -127,7 +127,18 @@ async fn resolve<'a>(
                 selection,
             ));
             let parent_json = parent.map(|p| &p.0.json).unwrap_or(&Value::Null);
-            run::execute(state, &plan, parent_json).await?
+            let path = rc
+                .ctx
+                .path_node
+                .as_ref()
+                .map_or_else(|| key.to_owned(), |node| node.to_string());
+            let join = path.rsplit_once('.').map_or("", |(head, _)| head);
+            let at = run::At {
+                path: Arc::from(join),
+                call: None,
+                span: state.span.clone(),
+            };
+            run::execute(state, &plan, parent_json, &at, Arc::from(path.as_str())).await?
         }
     };
     if let Some(stale) = &resolved.stale

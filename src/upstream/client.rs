@@ -12,6 +12,8 @@ use super::guard::{AttemptError, CallOptions, Guard};
 use super::inflight::Inflight;
 use crate::config::{RestBinding, UpstreamConfig};
 use crate::error::FieldError;
+use crate::telemetry::otel;
+use tracing::Instrument;
 
 /// A declared upstream with its connection pool, guard state and cache.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub struct Upstream {
 struct Answer {
     value: Arc<Value>,
     bytes: usize,
+    status: u16,
+    attempts: u32,
     /// `Cache-Control: no-store` or `private`.
     no_store: bool,
 }
@@ -48,6 +52,9 @@ pub enum CacheStatus {
 pub struct Fetched {
     pub value: Arc<Value>,
     pub cache: CacheStatus,
+    /// Attempts this request's call made (0 when served from the cache).
+    pub attempts: u32,
+    pub status: Option<u16>,
     /// Whether it joined another request's identical call in flight.
     pub shared: bool,
 }
@@ -117,6 +124,8 @@ impl Upstream {
                 value: answer.value,
                 cache: CacheStatus::Bypass,
                 shared: false,
+                attempts: answer.attempts,
+                status: Some(answer.status),
             });
         }
         let key = cache::key(self.name(), &request.dedupe_key());
@@ -133,6 +142,8 @@ impl Upstream {
                 value: entry.value.clone(),
                 cache: CacheStatus::Hit,
                 shared: false,
+                attempts: 0,
+                status: None,
             });
         }
         let this = self.clone();
@@ -172,6 +183,8 @@ impl Upstream {
                     value: answer.value,
                     cache: status,
                     shared,
+                    attempts: if shared { 0 } else { answer.attempts },
+                    status: Some(answer.status),
                 })
             }
             Err(error) => {
@@ -189,6 +202,8 @@ impl Upstream {
                         value: entry.value.clone(),
                         cache: CacheStatus::Stale(age),
                         shared,
+                        attempts: error.attempts,
+                        status: error.status,
                     });
                 }
                 Err(error)
@@ -210,7 +225,33 @@ impl Upstream {
             retry: binding.retry.as_ref().unwrap_or(&policies.retry),
             idempotent: binding.idempotent,
         };
-        self.guard.call(options, || self.attempt(request)).await
+        let attempt = std::sync::atomic::AtomicU32::new(0);
+        let (result, attempts) = self
+            .guard
+            .call(options, || {
+                let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let span = tracing::info_span!(
+                    target: otel::SPAN_TARGET,
+                    "http.client",
+                    otel.name = %format_args!("{} {}", request.method, binding.path_template),
+                    otel.kind = "client",
+                    http.request.method = %request.method,
+                    url.template = %binding.path_template,
+                    server.address = self.config.url.host_str().unwrap_or_default(),
+                    server.port = self.config.url.port_or_known_default().unwrap_or_default(),
+                    http.response.status_code = tracing::field::Empty,
+                    error.type = tracing::field::Empty,
+                    tributary.upstream = %self.config.name,
+                    tributary.attempt = n,
+                    tributary.breaker.state = self.guard.breaker().map_or("off", |b| b.state().as_str()),
+                );
+                self.attempt(request).instrument(span)
+            })
+            .await;
+        result.map(|mut answer| {
+            answer.attempts = attempts;
+            answer
+        })
     }
 
     /// One try: send, check the status, read at most `maxResponseBytes`,
@@ -223,13 +264,30 @@ impl Upstream {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
+        let trace = if otel::enabled() {
+            otel::trace_headers(&tracing::Span::current(), &http::HeaderMap::new())
+        } else {
+            request.trace.clone()
+        };
+        for (name, value) in trace {
+            builder = builder.header(name, value);
+        }
         if let Some(body) = &request.body {
             builder = builder
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let mut response = builder.send().await.map_err(|e| classify(&e))?;
+        let span = tracing::Span::current();
+        let mut response = builder.send().await.map_err(|e| {
+            let error = classify(&e);
+            span.record("error.type", error.kind());
+            error
+        })?;
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if !status.is_success() {
+            span.record("error.type", status.as_str());
+        }
         if !status.is_success() {
             let retry_after = response
                 .headers()
@@ -288,6 +346,8 @@ impl Upstream {
             value: Arc::new(value),
             bytes,
             no_store,
+            status: status.as_u16(),
+            attempts: 1,
         })
     }
 }

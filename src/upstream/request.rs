@@ -65,6 +65,9 @@ pub struct UpstreamRequest {
     pub url: Url,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Option<Bytes>,
+    /// W3C trace headers passed through from the client; not part of the
+    /// request's identity (cache and dedupe keys).
+    pub trace: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl UpstreamRequest {
@@ -176,6 +179,7 @@ pub fn render(
         url,
         headers,
         body,
+        trace: Vec::new(),
     }))
 }
 

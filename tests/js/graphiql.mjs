@@ -122,6 +122,15 @@ try {
     document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q);
   }, query);
 
+  // GraphiQL re-parses the editor 100 ms after a change (debounced) and only then
+  // updates the operation name it sends; clicking earlier sends the old query's
+  // name (`ProductPage`) with the new query, which the server rightly refuses.
+  step = 'waiting for GraphiQL to parse the query';
+  await page.waitForFunction(
+    (q) => document.querySelector('.graphiql-query-editor .CodeMirror')
+      .CodeMirror.documentAST?.loc?.source?.body === q,
+    query, { timeout: remaining() });
+
   step = 'clicking the execute button';
   await page.click('.graphiql-execute-button', { timeout: remaining() });
 

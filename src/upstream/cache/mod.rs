@@ -176,18 +176,31 @@ impl ResponseCache {
         }
     }
 
-    /// The entry for `key`, from memory or else from Redis.
+    /// The entry for `key`: from memory when fresh there, else the newer of
+    /// Redis's (another replica may have refreshed it) and memory's.
     pub async fn lookup(&self, key: CacheKey) -> Option<Arc<Entry>> {
-        if let Some(entry) = self.memory.get(&key) {
-            return Some(entry);
+        let kept = self.memory.get(&key);
+        if kept
+            .as_ref()
+            .is_some_and(|e| e.freshness() == Freshness::Fresh)
+        {
+            return kept;
         }
-        let redis = self.redis.as_ref()?;
-        let entry = Arc::new(redis.get(&self.upstream, key).await?);
-        if entry.freshness() == Freshness::Expired {
-            return None;
+        let Some(redis) = self.redis.as_ref() else {
+            return kept;
+        };
+        let shared = match redis.get(&self.upstream, key).await {
+            Some(entry) if entry.freshness() != Freshness::Expired => Arc::new(entry),
+            _ => return kept,
+        };
+        if kept
+            .as_ref()
+            .is_some_and(|k| k.stored_ms >= shared.stored_ms)
+        {
+            return kept;
         }
-        self.memory.insert(key, entry.clone());
-        Some(entry)
+        self.memory.insert(key, shared.clone());
+        Some(shared)
     }
 
     pub fn store(&self, key: CacheKey, entry: Entry) {

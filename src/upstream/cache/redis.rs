@@ -17,6 +17,8 @@ pub struct RedisCache {
     /// Connected manager; it reconnects by itself once it exists.
     manager: Mutex<Option<ConnectionManager>>,
     connecting: AtomicBool,
+    /// Signalled when a connect attempt ends, for lookups waiting on it.
+    connected: tokio::sync::Notify,
     healthy: AtomicBool,
 }
 
@@ -29,6 +31,7 @@ impl RedisCache {
             config: config.clone(),
             manager: Mutex::new(None),
             connecting: AtomicBool::new(false),
+            connected: tokio::sync::Notify::new(),
             healthy: AtomicBool::new(true),
         });
         Ok(cache)
@@ -64,11 +67,13 @@ impl RedisCache {
                     }
                     Err(e) => {
                         this.failed(&e.to_string());
+                        this.connected.notify_waiters();
                         // Do not hammer a Redis that is down.
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
                 this.connecting.store(false, Ordering::Release);
+                this.connected.notify_waiters();
             });
         }
         None
@@ -86,8 +91,27 @@ impl RedisCache {
         }
     }
 
+    /// A connection, waiting up to the timeout for the first connect (so a
+    /// new replica's first lookups see what others stored); not while Redis
+    /// is known to be down.
+    async fn connection_soon(self: &Arc<Self>) -> Option<ConnectionManager> {
+        let connected = self.connected.notified();
+        tokio::pin!(connected);
+        connected.as_mut().enable();
+        if let Some(conn) = self.connection() {
+            return Some(conn);
+        }
+        if !self.healthy.load(Ordering::Acquire) {
+            return None;
+        }
+        tokio::time::timeout(self.config.timeout, connected)
+            .await
+            .ok()?;
+        self.connection()
+    }
+
     pub async fn get(self: &Arc<Self>, upstream: &str, key: CacheKey) -> Option<Entry> {
-        let mut conn = self.connection()?;
+        let mut conn = self.connection_soon().await?;
         let cmd = redis::cmd("GET").arg(self.key(upstream, key)).clone();
         match tokio::time::timeout(
             self.config.timeout,

@@ -51,6 +51,17 @@ pub enum AttemptError {
 }
 
 impl AttemptError {
+    /// A short name for `error.type` on spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AttemptError::Connect => "connect",
+            AttemptError::Timeout => "timeout",
+            AttemptError::Broken => "broken_body",
+            AttemptError::Status { .. } => "http_status",
+            AttemptError::BadResponse { .. } => "bad_response",
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             AttemptError::Connect | AttemptError::Timeout | AttemptError::Broken => true,
@@ -144,19 +155,19 @@ impl Guard {
         &self,
         options: CallOptions<'_>,
         mut attempt: F,
-    ) -> Result<T, FieldError>
+    ) -> (Result<T, FieldError>, u32)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AttemptError>>,
     {
         let deadline = Instant::now() + options.timeout;
+        let tries = std::sync::atomic::AtomicU32::new(0);
         let timeout_error =
             || AttemptError::Timeout.into_field_error(&self.upstream, options.timeout);
         let run = async {
             self.budget.call();
-            let mut tries = 0u32;
             loop {
-                tries += 1;
+                let tries = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let error = match self.attempt_once(&mut attempt).await {
                     Ok(value) => return Ok(value),
                     Err(Refused::Fatal(error)) => return Err(error),
@@ -182,10 +193,18 @@ impl Guard {
                 }
             }
         };
-        match tokio::time::timeout_at(deadline, run).await {
+        let result = match tokio::time::timeout_at(deadline, run).await {
             Ok(result) => result,
             Err(_) => Err(timeout_error()),
-        }
+        };
+        let attempts = tries.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            result.map_err(|mut e| {
+                e.attempts = attempts;
+                e
+            }),
+            attempts,
+        )
     }
 
     async fn attempt_once<T, F, Fut>(&self, attempt: &mut F) -> Result<T, Refused>

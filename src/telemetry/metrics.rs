@@ -1,0 +1,308 @@
+//! Prometheus metrics on `GET /metrics`, through prometheus-client.
+//!
+//! Per upstream: call duration histogram and calls by outcome (recorded per
+//! call), cache hits/misses/stale/evictions and breaker state/transitions
+//! (read from the upstreams' own counters at scrape time). Per operation:
+//! duration histogram, partial failures, fan-in wait and gateway overhead.
+//! Names follow OpenTelemetry semantic conventions where one exists.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::upstream::Upstream;
+use crate::upstream::cache::CacheStats;
+use crate::upstream::guard::BreakerState;
+
+/// 1 ms to ~16 s, doubling.
+fn buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.001, 2.0, 15)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    graphql_operation_type: String,
+}
+
+/// How many recent call durations per upstream the status page keeps.
+const RECENT: usize = 1024;
+
+pub struct Metrics {
+    registry: Registry,
+    upstream_duration: Family<UpstreamLabels, Histogram>,
+    operation_duration: Family<OperationLabels, Histogram>,
+    partial_failures: Counter,
+    fan_in_wait: Histogram,
+    overhead: Histogram,
+    /// Recent call durations (seconds) and failures, per upstream.
+    recent: Mutex<HashMap<String, Recent>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+#[derive(Default)]
+struct Recent {
+    durations: VecDeque<f64>,
+    failures: VecDeque<bool>,
+}
+
+/// What the status page shows for one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamSummary {
+    pub name: String,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub calls: usize,
+    pub error_rate: f64,
+    pub cache_hit_rate: Option<f64>,
+    pub breaker: &'static str,
+}
+
+impl Metrics {
+    pub fn new(upstreams: Vec<Arc<Upstream>>) -> Metrics {
+        let mut registry = Registry::default();
+        let upstream_duration =
+            Family::<UpstreamLabels, Histogram>::new_with_constructor(|| Histogram::new(buckets()));
+        registry.register_with_unit(
+            "http_client_request_duration",
+            "Duration of upstream calls (retries included), by upstream and outcome",
+            prometheus_client::registry::Unit::Seconds,
+            upstream_duration.clone(),
+        );
+        let operation_duration =
+            Family::<OperationLabels, Histogram>::new_with_constructor(
+                || Histogram::new(buckets()),
+            );
+        registry.register_with_unit(
+            "graphql_server_operation_duration",
+            "Duration of GraphQL operations, from request to response",
+            prometheus_client::registry::Unit::Seconds,
+            operation_duration.clone(),
+        );
+        let partial_failures = Counter::default();
+        registry.register(
+            "tributary_partial_failures",
+            "Responses that carried both data and errors",
+            partial_failures.clone(),
+        );
+        let fan_in_wait = Histogram::new(buckets());
+        registry.register_with_unit(
+            "tributary_fan_in_wait",
+            "At each join of concurrent sibling calls, how long the fastest waited for the slowest",
+            prometheus_client::registry::Unit::Seconds,
+            fan_in_wait.clone(),
+        );
+        let overhead = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        registry.register_with_unit(
+            "tributary_gateway_overhead",
+            "Operation time not spent waiting for any upstream",
+            prometheus_client::registry::Unit::Seconds,
+            overhead.clone(),
+        );
+        registry.register_collector(Box::new(UpstreamCollector { upstreams }));
+        Metrics {
+            registry,
+            upstream_duration,
+            operation_duration,
+            partial_failures,
+            fan_in_wait,
+            overhead,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// One upstream call finished.
+    pub fn upstream_call(&self, upstream: &str, outcome: &str, duration: Duration) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.upstream_duration
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = recent.entry(upstream.to_owned()).or_default();
+        if entry.durations.len() == RECENT {
+            entry.durations.pop_front();
+            entry.failures.pop_front();
+        }
+        entry.durations.push_back(duration.as_secs_f64());
+        entry.failures.push_back(outcome != "ok");
+    }
+
+    /// One operation finished.
+    pub fn operation(
+        &self,
+        kind: &str,
+        duration: Duration,
+        partial: bool,
+        overhead: Duration,
+        fan_in: &[Duration],
+    ) {
+        self.operation_duration
+            .get_or_create(&OperationLabels {
+                graphql_operation_type: kind.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+        if partial {
+            self.partial_failures.inc();
+        }
+        self.overhead.observe(overhead.as_secs_f64());
+        for wait in fan_in {
+            self.fan_in_wait.observe(wait.as_secs_f64());
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Recent percentiles and rates per upstream, for the status page.
+    pub fn summaries(&self, upstreams: &[Arc<Upstream>]) -> Vec<UpstreamSummary> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        upstreams
+            .iter()
+            .map(|u| {
+                let (mut durations, failures) = recent
+                    .get(u.name())
+                    .map(|r| {
+                        (
+                            r.durations.iter().copied().collect::<Vec<_>>(),
+                            r.failures.iter().filter(|f| **f).count(),
+                        )
+                    })
+                    .unwrap_or_default();
+                durations.sort_by(f64::total_cmp);
+                let pct = |p: f64| -> f64 {
+                    if durations.is_empty() {
+                        return 0.0;
+                    }
+                    let i = ((durations.len() as f64 - 1.0) * p).round() as usize;
+                    durations[i.min(durations.len() - 1)] * 1000.0
+                };
+                let cache_hit_rate = u.cache.as_ref().map(|c| {
+                    let hits = CacheStats::get(&c.stats.hits) + CacheStats::get(&c.stats.stale);
+                    let total = hits + CacheStats::get(&c.stats.misses);
+                    if total == 0 {
+                        0.0
+                    } else {
+                        hits as f64 / total as f64
+                    }
+                });
+                UpstreamSummary {
+                    name: u.name().to_owned(),
+                    p50_ms: pct(0.50),
+                    p95_ms: pct(0.95),
+                    p99_ms: pct(0.99),
+                    calls: durations.len(),
+                    error_rate: if durations.is_empty() {
+                        0.0
+                    } else {
+                        failures as f64 / durations.len() as f64
+                    },
+                    cache_hit_rate,
+                    breaker: u.guard.breaker().map_or("off", |b| b.state().as_str()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads the upstreams' own counters at scrape time.
+#[derive(Debug)]
+struct UpstreamCollector {
+    upstreams: Vec<Arc<Upstream>>,
+}
+
+impl prometheus_client::collector::Collector for UpstreamCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut cache = encoder.encode_descriptor(
+            "tributary_cache_requests",
+            "Cache lookups by result: hit, miss, stale (served for a failed call)",
+            None,
+            MetricType::Counter,
+        )?;
+        for u in &self.upstreams {
+            let Some(c) = &u.cache else { continue };
+            for (result, counter) in [
+                ("hit", &c.stats.hits),
+                ("miss", &c.stats.misses),
+                ("stale", &c.stats.stale),
+            ] {
+                let labels = [
+                    ("upstream", u.name().to_owned()),
+                    ("result", result.to_owned()),
+                ];
+                ConstCounter::new(CacheStats::get(counter))
+                    .encode(cache.encode_family(&labels)?)?;
+            }
+        }
+        let mut evictions = encoder.encode_descriptor(
+            "tributary_cache_evictions",
+            "Cache entries evicted to stay within the size bound",
+            None,
+            MetricType::Counter,
+        )?;
+        for u in &self.upstreams {
+            let Some(c) = &u.cache else { continue };
+            let labels = [("upstream", u.name().to_owned())];
+            ConstCounter::new(CacheStats::get(&c.stats.evictions))
+                .encode(evictions.encode_family(&labels)?)?;
+        }
+        let mut state = encoder.encode_descriptor(
+            "tributary_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open",
+            None,
+            MetricType::Gauge,
+        )?;
+        for u in &self.upstreams {
+            let Some(b) = u.guard.breaker() else { continue };
+            let value = match b.state() {
+                BreakerState::Closed => 0,
+                BreakerState::Open => 1,
+                BreakerState::HalfOpen => 2,
+            };
+            let labels = [("upstream", u.name().to_owned())];
+            ConstGauge::new(value).encode(state.encode_family(&labels)?)?;
+        }
+        let mut transitions = encoder.encode_descriptor(
+            "tributary_breaker_transitions",
+            "Circuit breaker state changes",
+            None,
+            MetricType::Counter,
+        )?;
+        for u in &self.upstreams {
+            let Some(b) = u.guard.breaker() else { continue };
+            let labels = [("upstream", u.name().to_owned())];
+            ConstCounter::new(b.transitions()).encode(transitions.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Visibility: OpenTelemetry spans, per-request timelines, Prometheus
+//! metrics, and the status page.
+
+pub mod metrics;
+pub mod otel;
+pub mod status;
+pub mod timeline;
