@@ -1,4 +1,4 @@
-//! The `tributary` command: `serve`, `check`, `demo` (the default).
+//! The `tributary` command: `serve`, `check`, `demo` (the default), `upstreams`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +46,19 @@ enum Command {
         #[arg(long)]
         zero_latency: bool,
     },
+    /// Run only the demo's simulated upstreams, on fixed ports (for compose).
+    Upstreams {
+        /// Address to bind them on (`0.0.0.0` inside a container).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// catalogue, pricing, inventory, recommendations, shipping, orders
+        /// listen on this port and the next five.
+        #[arg(long, default_value_t = 4101)]
+        base_port: u16,
+        /// Answer instantly instead of with the seed latencies.
+        #[arg(long)]
+        zero_latency: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -79,6 +92,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { http, zero_latency } => run(serve_demo(http, zero_latency)),
+        Command::Upstreams {
+            host,
+            base_port,
+            zero_latency,
+        } => run(serve_upstreams(host, base_port, zero_latency)),
     };
     telemetry.shutdown();
     code
@@ -166,11 +184,41 @@ async fn serve_demo(http: HttpArgs, zero_latency: bool) -> Result<(), String> {
     serve(config, http, Some(demo)).await
 }
 
+async fn serve_upstreams(host: String, base_port: u16, zero_latency: bool) -> Result<(), String> {
+    let latency = zero_latency.then_some(std::time::Duration::ZERO);
+    let demo = demo::Demo::start_on(&host, base_port, latency)
+        .await
+        .map_err(|e| format!("cannot start the demo upstreams on {host}:{base_port}: {e}"))?;
+    for s in &demo.services {
+        println!(
+            "demo upstream {:<16} {} ({} ms)",
+            s.name,
+            s.url(),
+            s.state.latency().as_millis()
+        );
+    }
+    server::shutdown_signal().await;
+    drop(demo);
+    Ok(())
+}
+
 fn run(future: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One CPU (pinned, or a 1-CPU container limit): a current-thread runtime
+    // avoids the multi-thread scheduler's cross-thread wake-ups, which cost
+    // tens of microseconds per request. TRIBUTARY_WORKERS overrides.
+    let workers = std::env::var("TRIBUTARY_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tributary: cannot start the runtime: {e}");

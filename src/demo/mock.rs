@@ -98,7 +98,8 @@ impl MockState {
     }
 }
 
-/// A running simulated upstream on 127.0.0.1.
+/// A running simulated upstream (on 127.0.0.1 unless started with
+/// [`MockService::start_at`]).
 pub struct MockService {
     pub name: String,
     pub addr: SocketAddr,
@@ -116,7 +117,19 @@ impl MockService {
         latency: Duration,
         routes: Router,
     ) -> std::io::Result<MockService> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        MockService::start_at(name, "127.0.0.1", port, latency, routes).await
+    }
+
+    /// Like [`MockService::start`], on `host:port` (e.g. `0.0.0.0` inside a
+    /// container).
+    pub async fn start_at(
+        name: &str,
+        host: &str,
+        port: u16,
+        latency: Duration,
+        routes: Router,
+    ) -> std::io::Result<MockService> {
+        let listener = TcpListener::bind((host, port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(MockState::default());
         state.set_latency(latency);
@@ -148,7 +161,7 @@ impl MockService {
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://ADDR:PORT`, the address it is bound to.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

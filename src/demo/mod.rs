@@ -34,11 +34,32 @@ impl Demo {
     /// Starts every service on a free loopback port; `latency` overrides the
     /// seed latencies (e.g. zero for throughput runs).
     pub async fn start(latency: Option<Duration>) -> std::io::Result<Demo> {
+        Demo::start_on("127.0.0.1", 0, latency).await
+    }
+
+    /// Starts every service on `host`, at fixed ports `base_port`,
+    /// `base_port + 1`, ... in the order of [`SEED`] (`base_port` 0: each on
+    /// any free port). `latency` as in [`Demo::start`].
+    pub async fn start_on(
+        host: &str,
+        base_port: u16,
+        latency: Option<Duration>,
+    ) -> std::io::Result<Demo> {
         let mut services = Vec::new();
-        for (name, ms) in SEED {
+        for (offset, (name, ms)) in (0u16..).zip(SEED) {
+            let port = if base_port == 0 {
+                0
+            } else {
+                base_port.checked_add(offset).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("base port {base_port} leaves no port for {name}"),
+                    )
+                })?
+            };
             let router = services::router(name);
             let latency = latency.unwrap_or(Duration::from_millis(ms));
-            services.push(MockService::start(name, 0, latency, router).await?);
+            services.push(MockService::start_at(name, host, port, latency, router).await?);
         }
         Ok(Demo { services })
     }
