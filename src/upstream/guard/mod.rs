@@ -168,7 +168,7 @@ impl Guard {
             self.budget.call();
             loop {
                 let tries = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let error = match self.attempt_once(&mut attempt).await {
+                let error = match self.attempt_once(&mut attempt, deadline).await {
                     Ok(value) => return Ok(value),
                     Err(Refused::Fatal(error)) => return Err(error),
                     Err(Refused::Attempt(error)) => error,
@@ -207,7 +207,11 @@ impl Guard {
         )
     }
 
-    async fn attempt_once<T, F, Fut>(&self, attempt: &mut F) -> Result<T, Refused>
+    async fn attempt_once<T, F, Fut>(
+        &self,
+        attempt: &mut F,
+        deadline: Instant,
+    ) -> Result<T, Refused>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AttemptError>>,
@@ -258,12 +262,16 @@ impl Guard {
             }
             None => None,
         };
-        let outcome = match self.policies.attempt_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt())
-                .await
-                .unwrap_or(Err(AttemptError::Timeout)),
-            None => attempt().await,
+        // The attempt ends by the overall deadline at the latest, so a call
+        // cut by it still reaches the breaker as a timeout (and a probe's
+        // permit is not lost with the dropped future).
+        let attempt_deadline = match self.policies.attempt_timeout {
+            Some(limit) => deadline.min(Instant::now() + limit),
+            None => deadline,
         };
+        let outcome = tokio::time::timeout_at(attempt_deadline, attempt())
+            .await
+            .unwrap_or(Err(AttemptError::Timeout));
         if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
             let failed = outcome
                 .as_ref()
