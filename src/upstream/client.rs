@@ -238,14 +238,33 @@ impl Upstream {
                     http.request.method = %request.method,
                     url.template = %binding.path_template,
                     server.address = self.config.url.host_str().unwrap_or_default(),
-                    server.port = self.config.url.port_or_known_default().unwrap_or_default(),
+                    // Integers as i64: tracing-opentelemetry exports unsigned
+                    // values as strings, and semconv wants ints.
+                    server.port = i64::from(self.config.url.port_or_known_default().unwrap_or_default()),
                     http.response.status_code = tracing::field::Empty,
                     error.type = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
                     tributary.upstream = %self.config.name,
-                    tributary.attempt = n,
+                    tributary.attempt = i64::from(n),
                     tributary.breaker.state = self.guard.breaker().map_or("off", |b| b.state().as_str()),
                 );
-                self.attempt(request).instrument(span)
+                // Every failure (bad body and bad JSON too) gets `error.type`
+                // and an error status, so Jaeger flags the attempt.
+                async move {
+                    let result = self.attempt(request).await;
+                    if let Err(error) = &result {
+                        let current = tracing::Span::current();
+                        match error {
+                            AttemptError::Status { status, .. } => {
+                                current.record("error.type", tracing::field::display(status))
+                            }
+                            other => current.record("error.type", other.kind()),
+                        };
+                        current.record("otel.status_code", "error");
+                    }
+                    result
+                }
+                .instrument(span)
             })
             .await;
         result.map(|mut answer| {
@@ -277,17 +296,12 @@ impl Upstream {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let span = tracing::Span::current();
-        let mut response = builder.send().await.map_err(|e| {
-            let error = classify(&e);
-            span.record("error.type", error.kind());
-            error
-        })?;
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| classify(&e, self.config.policies.read_timeout))?;
         let status = response.status();
-        span.record("http.response.status_code", status.as_u16());
-        if !status.is_success() {
-            span.record("error.type", status.as_str());
-        }
+        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
         if !status.is_success() {
             let retry_after = response
                 .headers()
@@ -323,7 +337,11 @@ impl Upstream {
         }
         let capacity = response.content_length().unwrap_or(1024).min(limit as u64) as usize;
         let mut body = Vec::with_capacity(capacity);
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| classify(&e, self.config.policies.read_timeout))?
+        {
             if body.len() + chunk.len() > limit {
                 return Err(too_large());
             }
@@ -353,11 +371,14 @@ impl Upstream {
 }
 
 /// reqwest's messages carry the URL, which may hold secrets: keep the kind only.
-fn classify(e: &reqwest::Error) -> AttemptError {
-    if e.is_timeout() {
-        AttemptError::Timeout
-    } else if e.is_connect() {
+fn classify(e: &reqwest::Error, read_timeout: std::time::Duration) -> AttemptError {
+    if e.is_connect() {
         AttemptError::Connect
+    } else if e.is_timeout() {
+        AttemptError::Timeout {
+            limit: "readTimeout",
+            after: read_timeout,
+        }
     } else if e.is_body() || e.is_decode() {
         AttemptError::Broken
     } else {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use tracing::Instrument;
 
 use super::cache::CacheKey;
 use crate::error::{ErrorCode, FieldError};
@@ -48,13 +49,18 @@ impl<T: Clone + Send + Sync + 'static> Inflight<T> {
                 Some(shared) => (shared.clone(), true),
                 None => {
                     let map = self.calls.clone();
-                    let task = tokio::spawn(async move {
-                        let result = call.await;
-                        map.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&key);
-                        result
-                    });
+                    // In the caller's span, so the call's spans keep their
+                    // parent (and its trace) across the task boundary.
+                    let task = tokio::spawn(
+                        async move {
+                            let result = call.await;
+                            map.lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .remove(&key);
+                            result
+                        }
+                        .in_current_span(),
+                    );
                     let shared = task
                         .map(|joined| {
                             joined.unwrap_or_else(|e| {

@@ -37,8 +37,12 @@ use retry::RetryBudget;
 pub enum AttemptError {
     /// Could not connect (refused, reset before a response).
     Connect,
-    /// No answer, or no bytes for `readTimeout`, or over `attemptTimeout`.
-    Timeout,
+    /// No answer within a limit: which (`timeout`, `attemptTimeout`,
+    /// `readTimeout`) and how long it is.
+    Timeout {
+        limit: &'static str,
+        after: Duration,
+    },
     /// The response broke off mid-body.
     Broken,
     /// A status outside 2xx.
@@ -55,7 +59,7 @@ impl AttemptError {
     pub fn kind(&self) -> &'static str {
         match self {
             AttemptError::Connect => "connect",
-            AttemptError::Timeout => "timeout",
+            AttemptError::Timeout { .. } => "timeout",
             AttemptError::Broken => "broken_body",
             AttemptError::Status { .. } => "http_status",
             AttemptError::BadResponse { .. } => "bad_response",
@@ -64,7 +68,7 @@ impl AttemptError {
 
     fn retryable(&self) -> bool {
         match self {
-            AttemptError::Connect | AttemptError::Timeout | AttemptError::Broken => true,
+            AttemptError::Connect | AttemptError::Timeout { .. } | AttemptError::Broken => true,
             AttemptError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             AttemptError::BadResponse { .. } => false,
         }
@@ -72,24 +76,24 @@ impl AttemptError {
 
     fn breaker_failure(&self, statuses: &[u16]) -> bool {
         match self {
-            AttemptError::Connect | AttemptError::Timeout | AttemptError::Broken => true,
+            AttemptError::Connect | AttemptError::Timeout { .. } | AttemptError::Broken => true,
             AttemptError::Status { status, .. } => statuses.contains(status),
             AttemptError::BadResponse { .. } => false,
         }
     }
 
-    fn into_field_error(self, upstream: &str, timeout: Duration) -> FieldError {
+    fn into_field_error(self, upstream: &str) -> FieldError {
         let (code, message, status) = match self {
             AttemptError::Connect => (
                 ErrorCode::UpstreamUnavailable,
                 "refused or dropped the connection".to_owned(),
                 None,
             ),
-            AttemptError::Timeout => (
+            AttemptError::Timeout { limit, after } => (
                 ErrorCode::UpstreamTimeout,
                 format!(
-                    "did not answer within {}",
-                    humantime::format_duration(timeout)
+                    "did not answer within {} ({limit})",
+                    humantime::format_duration(after)
                 ),
                 None,
             ),
@@ -162,21 +166,31 @@ impl Guard {
     {
         let deadline = Instant::now() + options.timeout;
         let tries = std::sync::atomic::AtomicU32::new(0);
-        let timeout_error =
-            || AttemptError::Timeout.into_field_error(&self.upstream, options.timeout);
+        let timeout_error = || {
+            FieldError::new(
+                ErrorCode::UpstreamTimeout,
+                format!(
+                    "upstream `{}` did not answer within {}",
+                    self.upstream,
+                    humantime::format_duration(options.timeout)
+                ),
+            )
+            .upstream(&self.upstream)
+        };
         let run = async {
             self.budget.call();
             loop {
                 let tries = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let error = match self.attempt_once(&mut attempt, deadline).await {
+                let error = match self
+                    .attempt_once(&mut attempt, deadline, options.timeout)
+                    .await
+                {
                     Ok(value) => return Ok(value),
                     Err(Refused::Fatal(error)) => return Err(error),
                     Err(Refused::Attempt(error)) => error,
                 };
-                let last = tries >= options.retry.attempts
-                    || !options.idempotent
-                    || !error.retryable()
-                    || !self.budget.try_retry(options.retry.budget);
+                let retry =
+                    tries < options.retry.attempts && options.idempotent && error.retryable();
                 let wait = match &error {
                     AttemptError::Status {
                         retry_after: Some(after),
@@ -185,11 +199,16 @@ impl Guard {
                     _ => Some(retry::backoff(options.retry, tries)),
                 };
                 match wait {
-                    Some(wait) if !last && Instant::now() + wait < deadline => {
+                    // The budget is charged last: only for retries that happen.
+                    Some(wait)
+                        if retry
+                            && Instant::now() + wait < deadline
+                            && self.budget.try_retry(options.retry.budget) =>
+                    {
                         tracing::debug!(upstream = %self.upstream, attempt = tries, ?wait, ?error, "retrying");
                         tokio::time::sleep(wait).await;
                     }
-                    _ => return Err(error.into_field_error(&self.upstream, options.timeout)),
+                    _ => return Err(error.into_field_error(&self.upstream)),
                 }
             }
         };
@@ -211,6 +230,7 @@ impl Guard {
         &self,
         attempt: &mut F,
         deadline: Instant,
+        timeout: Duration,
     ) -> Result<T, Refused>
     where
         F: FnMut() -> Fut,
@@ -219,7 +239,10 @@ impl Guard {
         let permit = match &self.breaker {
             Some(breaker) => {
                 match breaker.acquire() {
-                    Ok(permit) => Some(permit),
+                    Ok(permit) => Some(Held {
+                        breaker,
+                        permit: Some(permit),
+                    }),
                     Err(open) => {
                         return Err(Refused::Fatal(
                         FieldError::new(
@@ -242,9 +265,7 @@ impl Guard {
                 match tokio::time::timeout(self.policies.queue_timeout, limiter.acquire()).await {
                     Ok(Ok(slot)) => Some(slot),
                     _ => {
-                        if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
-                            breaker.release(permit);
-                        }
+                        // Dropping `permit` gives it back: no call was made.
                         return Err(Refused::Fatal(
                         FieldError::new(
                             ErrorCode::UpstreamOverloaded,
@@ -265,21 +286,57 @@ impl Guard {
         // The attempt ends by the overall deadline at the latest, so a call
         // cut by it still reaches the breaker as a timeout (and a probe's
         // permit is not lost with the dropped future).
-        let attempt_deadline = match self.policies.attempt_timeout {
-            Some(limit) => deadline.min(Instant::now() + limit),
-            None => deadline,
+        let (attempt_deadline, cut) = match self.policies.attempt_timeout {
+            Some(limit) if Instant::now() + limit < deadline => (
+                Instant::now() + limit,
+                AttemptError::Timeout {
+                    limit: "attemptTimeout",
+                    after: limit,
+                },
+            ),
+            _ => (
+                deadline,
+                AttemptError::Timeout {
+                    limit: "timeout",
+                    after: timeout,
+                },
+            ),
         };
         let outcome = tokio::time::timeout_at(attempt_deadline, attempt())
             .await
-            .unwrap_or(Err(AttemptError::Timeout));
-        if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
+            .unwrap_or(Err(cut));
+        if let Some(held) = permit {
             let failed = outcome
                 .as_ref()
                 .err()
-                .is_some_and(|e| e.breaker_failure(&breaker.policy().failure_statuses));
-            breaker.record(permit, failed);
+                .is_some_and(|e| e.breaker_failure(&held.breaker.policy().failure_statuses));
+            held.record(failed);
         }
         outcome.map_err(Refused::Attempt)
+    }
+}
+
+/// A breaker permit, given back on drop if its call never reported (the
+/// request went away mid-call, or no concurrency slot was free), so a
+/// half-open breaker cannot lose its probe slots.
+struct Held<'a> {
+    breaker: &'a Breaker,
+    permit: Option<breaker::Permit>,
+}
+
+impl Held<'_> {
+    fn record(mut self, failed: bool) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.record(permit, failed);
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.release(permit);
+        }
     }
 }
 
@@ -287,4 +344,91 @@ enum Refused {
     /// Not tried (breaker open, no slot): do not retry.
     Fatal(FieldError),
     Attempt(AttemptError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BreakerPolicy;
+
+    fn policies() -> Policies {
+        Policies {
+            retry: RetryPolicy {
+                attempts: 1,
+                ..RetryPolicy::default()
+            },
+            breaker: Some(BreakerPolicy {
+                consecutive_failures: Some(1),
+                open_for: Duration::from_secs(1),
+                half_open_probes: 1,
+                ..BreakerPolicy::default()
+            }),
+            ..Policies::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_probe_gives_its_slot_back() {
+        let policies = policies();
+        let guard = Guard::new("t", &policies);
+        let options = CallOptions {
+            timeout: Duration::from_secs(10),
+            retry: &policies.retry,
+            idempotent: true,
+        };
+        let (failed, _) = guard
+            .call(options, || async { Err::<(), _>(AttemptError::Connect) })
+            .await;
+        assert!(failed.is_err());
+        let breaker = guard.breaker().expect("breaker configured");
+        assert_eq!(breaker.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // The probe's caller goes away before the upstream answers.
+        let probe = guard.call(options, std::future::pending::<Result<(), AttemptError>>);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), probe)
+                .await
+                .is_err()
+        );
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        // Its slot came back: the next call is let through, and closes it.
+        let (ok, attempts) = guard
+            .call(options, || async { Ok::<_, AttemptError>(()) })
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_eq!(attempts, 1);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_that_would_pass_the_deadline_is_not_charged_to_the_budget() {
+        let policies = Policies {
+            retry: RetryPolicy {
+                attempts: 3,
+                jitter: false,
+                ..RetryPolicy::default()
+            },
+            breaker: None,
+            ..Policies::default()
+        };
+        let guard = Guard::new("t", &policies);
+        // 429 with Retry-After 1 s, and only 500 ms to spend: no retry.
+        let options = CallOptions {
+            timeout: Duration::from_millis(500),
+            retry: &policies.retry,
+            idempotent: true,
+        };
+        let limited = || async {
+            Err::<(), _>(AttemptError::Status {
+                status: 429,
+                retry_after: Some(Duration::from_secs(1)),
+            })
+        };
+        let (result, attempts) = guard.call(options, limited).await;
+        assert_eq!(attempts, 1);
+        assert_eq!(result.map_err(|e| e.status), Err(Some(429)));
+        // The budget is untouched: its floor of 10 retries in this second remains.
+        assert!((0..10).all(|_| guard.budget.try_retry(0.0)));
+        assert!(!guard.budget.try_retry(0.0));
+    }
 }
