@@ -148,7 +148,18 @@ impl Gateway {
             Some(OperationType::Subscription) => "subscription",
             _ => "query",
         };
-        let label = match &request.operation_name {
+        // The document's name for its only operation when the client gave
+        // no `operationName` (curl, most clients).
+        let name = request
+            .operation_name
+            .clone()
+            .or_else(|| match &document.operations {
+                DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+                    ops.keys().next().map(ToString::to_string)
+                }
+                _ => None,
+            });
+        let label = match &name {
             Some(name) => format!("{kind} {name}"),
             None => kind.to_owned(),
         };
@@ -157,9 +168,9 @@ impl Gateway {
             "graphql.operation",
             otel.name = %label,
             otel.kind = "server",
-            graphql.operation.name = request.operation_name.as_deref().unwrap_or_default(),
+            graphql.operation.name = name.as_deref(),
             graphql.operation.type = kind,
-            graphql.document = %document_hash(&request.query),
+            tributary.document.hash = %document_hash(&request.query),
         );
         otel::adopt_parent(&span, &headers);
         let state = RequestState::new(

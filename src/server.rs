@@ -37,12 +37,15 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: OpenMetrics text (what prometheus-client writes: `# UNIT`,
+/// `# EOF`, counter families without `_total`). Labelled as Prometheus'
+/// 0.0.4 text, Prometheus would parse it with the classic parser and lose
+/// the counters' type.
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.gateway.metrics.render(),
     )

@@ -166,7 +166,7 @@ async fn call(
         graphql.field.coordinate = %plan.field.def.coordinate,
         tributary.upstream = %upstream.name(),
         tributary.cache = tracing::field::Empty,
-        tributary.batch.size = site.batch,
+        tributary.batch.size = site.batch.and_then(|n| i64::try_from(n).ok()),
     );
     let result = state
         .fetch(upstream, binding, request, keep_last_good)

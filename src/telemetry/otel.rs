@@ -78,6 +78,12 @@ pub fn init() -> Telemetry {
                 Some(
                     tracing_opentelemetry::layer()
                         .with_tracer(tracer)
+                        // Only attributes that mean something in Jaeger: no
+                        // busy/idle times, code locations or thread names.
+                        .with_tracked_inactivity(false)
+                        .with_threads(false)
+                        .with_location(false)
+                        .with_target(false)
                         .with_filter(filter),
                 )
             }

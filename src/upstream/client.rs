@@ -251,7 +251,11 @@ impl Upstream {
                 // Every failure (bad body and bad JSON too) gets `error.type`
                 // and an error status, so Jaeger flags the attempt.
                 async move {
+                    // Cut off by the guard's deadline: the future is dropped
+                    // mid-flight, and the span still says why it ended.
+                    let cut_off = CutOff(Some(tracing::Span::current()));
                     let result = self.attempt(request).await;
+                    cut_off.defuse();
                     if let Err(error) = &result {
                         let current = tracing::Span::current();
                         match error {
@@ -367,6 +371,24 @@ impl Upstream {
             status: status.as_u16(),
             attempts: 1,
         })
+    }
+}
+
+/// Marks an attempt span as timed out if its attempt is dropped unfinished.
+struct CutOff(Option<tracing::Span>);
+
+impl CutOff {
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CutOff {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            span.record("error.type", "timeout");
+            span.record("otel.status_code", "error");
+        }
     }
 }
 

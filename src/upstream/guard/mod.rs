@@ -165,7 +165,7 @@ impl Guard {
         Fut: Future<Output = Result<T, AttemptError>>,
     {
         let deadline = Instant::now() + options.timeout;
-        let tries = std::sync::atomic::AtomicU32::new(0);
+        let attempts_made = std::sync::atomic::AtomicU32::new(0);
         let timeout_error = || {
             FieldError::new(
                 ErrorCode::UpstreamTimeout,
@@ -180,13 +180,17 @@ impl Guard {
         let run = async {
             self.budget.call();
             loop {
-                let tries = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let tries = attempts_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let error = match self
                     .attempt_once(&mut attempt, deadline, options.timeout)
                     .await
                 {
                     Ok(value) => return Ok(value),
-                    Err(Refused::Fatal(error)) => return Err(error),
+                    Err(Refused::Fatal(error)) => {
+                        // Refused before any request left: not an attempt.
+                        attempts_made.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        return Err(error);
+                    }
                     Err(Refused::Attempt(error)) => error,
                 };
                 let retry =
@@ -216,7 +220,7 @@ impl Guard {
             Ok(result) => result,
             Err(_) => Err(timeout_error()),
         };
-        let attempts = tries.load(std::sync::atomic::Ordering::Relaxed);
+        let attempts = attempts_made.load(std::sync::atomic::Ordering::Relaxed);
         (
             result.map_err(|mut e| {
                 e.attempts = attempts;
