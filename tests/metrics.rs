@@ -127,12 +127,8 @@ async fn metrics_count_calls_cache_results_partial_failures_and_the_breaker() {
     assert_eq!(calls("catalogue", "ok"), 1.0);
     assert_eq!(calls("pricing", "UPSTREAM_HTTP_ERROR"), 2.0);
     assert_eq!(calls("pricing", "UPSTREAM_CIRCUIT_OPEN"), 1.0);
-    assert!(
-        !text.contains(
-            r#"http_client_request_duration_seconds_count{upstream="pricing",outcome="ok"}"#
-        ),
-        "pricing never succeeded"
-    );
+    // Every upstream's `ok` series exists from start-up, at zero until a call succeeds.
+    assert_eq!(calls("pricing", "ok"), 0.0, "pricing never succeeded");
     // The mocks answer after 5 ms: the two failed calls took at least that.
     assert!(
         sample(
@@ -253,8 +249,19 @@ async fn metrics_before_any_query_are_well_formed_and_empty() {
         sample(&text, r#"tributary_breaker_state{upstream="pricing"}"#),
         0.0
     );
-    assert!(
-        !text.contains("http_client_request_duration_seconds_count{"),
+    // The `ok` series of each upstream is there from the start, at zero, so
+    // rates and alerts have a series before the first call; no other
+    // outcome has appeared yet.
+    for upstream in ["catalogue", "pricing"] {
+        let series = format!(
+            "http_client_request_duration_seconds_count{{upstream=\"{upstream}\",outcome=\"ok\"}}"
+        );
+        assert_eq!(sample(&text, &series), 0.0, "{series}:\n{text}");
+    }
+    assert_eq!(
+        text.matches("http_client_request_duration_seconds_count{")
+            .count(),
+        2,
         "no call made yet:\n{text}"
     );
 }

@@ -37,9 +37,16 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct MockState {
     latency_ms: AtomicU64,
-    hits: Mutex<Vec<Hit>>,
+    /// The most recent requests (at most [`KEPT_HITS`]), oldest first.
+    hits: Mutex<std::collections::VecDeque<Hit>>,
+    /// Every request since the last reset, kept or not.
+    total: AtomicU64,
     faults: Mutex<FaultPlan>,
 }
+
+/// How many requests a simulated upstream remembers: enough for any test,
+/// bounded so a long-running demo or benchmark does not grow without end.
+pub const KEPT_HITS: usize = 10_000;
 
 impl MockState {
     /// Injects `faults` into the next requests, one each, in order.
@@ -76,18 +83,19 @@ impl MockState {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
     }
 
+    /// The most recent requests (up to [`KEPT_HITS`]), oldest first.
     pub fn hits(&self) -> Vec<Hit> {
         self.hits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
     }
 
+    /// Requests since the last reset.
     pub fn count(&self) -> usize {
-        self.hits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        usize::try_from(self.total.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     }
 
     pub fn reset(&self) {
@@ -95,6 +103,7 @@ impl MockState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.total.store(0, Ordering::Relaxed);
     }
 }
 
@@ -198,11 +207,14 @@ async fn record_and_delay(
         body,
         at,
     };
-    state
-        .hits
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(hit);
+    state.total.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut hits = state.hits.lock().unwrap_or_else(PoisonError::into_inner);
+        if hits.len() == KEPT_HITS {
+            hits.pop_front();
+        }
+        hits.push_back(hit);
+    }
     let fault = state
         .faults
         .lock()

@@ -181,9 +181,9 @@ async fn call(
     state.recorder.finish(CallRecord {
         id,
         parent: site.parent.call,
-        path: site.path.to_string(),
-        join: site.join.to_string(),
-        upstream: Arc::from(upstream.name()),
+        path: site.path.clone(),
+        join: site.join,
+        upstream: upstream.label.clone(),
         start,
         duration,
         outcome,

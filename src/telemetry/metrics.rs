@@ -48,8 +48,14 @@ pub struct Metrics {
     partial_failures: Counter,
     fan_in_wait: Histogram,
     overhead: Histogram,
-    /// Recent call durations (seconds) and failures, per upstream.
-    recent: Mutex<HashMap<String, Recent>>,
+    /// Per upstream: the `ok` histogram resolved once (the hot path takes
+    /// no lock on the family and allocates no labels), and recent calls.
+    upstreams: HashMap<String, PerUpstream>,
+}
+
+struct PerUpstream {
+    ok: Histogram,
+    recent: Mutex<Recent>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -118,6 +124,22 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             overhead.clone(),
         );
+        let per_upstream = upstreams
+            .iter()
+            .map(|u| {
+                let ok = upstream_duration
+                    .get_or_create(&UpstreamLabels {
+                        upstream: u.name().to_owned(),
+                        outcome: "ok".to_owned(),
+                    })
+                    .clone();
+                let entry = PerUpstream {
+                    ok,
+                    recent: Mutex::default(),
+                };
+                (u.name().to_owned(), entry)
+            })
+            .collect();
         registry.register_collector(Box::new(UpstreamCollector { upstreams }));
         Metrics {
             registry,
@@ -126,21 +148,27 @@ impl Metrics {
             partial_failures,
             fan_in_wait,
             overhead,
-            recent: Mutex::default(),
+            upstreams: per_upstream,
         }
     }
 
     /// One upstream call finished.
     pub fn upstream_call(&self, upstream: &str, outcome: &str, duration: Duration) {
-        let labels = UpstreamLabels {
-            upstream: upstream.to_owned(),
-            outcome: outcome.to_owned(),
+        let Some(per) = self.upstreams.get(upstream) else {
+            return;
         };
-        self.upstream_duration
-            .get_or_create(&labels)
-            .observe(duration.as_secs_f64());
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = recent.entry(upstream.to_owned()).or_default();
+        if outcome == "ok" {
+            per.ok.observe(duration.as_secs_f64());
+        } else {
+            let labels = UpstreamLabels {
+                upstream: upstream.to_owned(),
+                outcome: outcome.to_owned(),
+            };
+            self.upstream_duration
+                .get_or_create(&labels)
+                .observe(duration.as_secs_f64());
+        }
+        let mut entry = per.recent.lock().unwrap_or_else(PoisonError::into_inner);
         if entry.durations.len() == RECENT {
             entry.durations.pop_front();
             entry.failures.pop_front();
@@ -183,13 +211,14 @@ impl Metrics {
 
     /// Recent percentiles and rates per upstream, for the status page.
     pub fn summaries(&self, upstreams: &[Arc<Upstream>]) -> Vec<UpstreamSummary> {
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         upstreams
             .iter()
             .map(|u| {
-                let (mut durations, failures) = recent
+                let (mut durations, failures) = self
+                    .upstreams
                     .get(u.name())
-                    .map(|r| {
+                    .map(|per| {
+                        let r = per.recent.lock().unwrap_or_else(PoisonError::into_inner);
                         (
                             r.durations.iter().copied().collect::<Vec<_>>(),
                             r.failures.iter().filter(|f| **f).count(),

@@ -20,10 +20,10 @@ pub struct CallRecord {
     #[serde(skip)]
     pub parent: Option<usize>,
     /// Response path, `*` standing for every item of a batched list.
-    pub path: String,
+    pub path: Arc<str>,
     /// The object whose children were fetched together (the join).
     #[serde(skip)]
-    pub join: String,
+    pub join: Arc<str>,
     pub upstream: Arc<str>,
     #[serde(serialize_with = "ms", rename = "startMs")]
     pub start: Duration,
@@ -95,7 +95,7 @@ pub struct Timeline {
     #[serde(serialize_with = "ms", rename = "overheadMs")]
     pub overhead: Duration,
     /// Paths of the chain of calls that ended last, first to last.
-    pub critical_path: Vec<String>,
+    pub critical_path: Vec<Arc<str>>,
     pub joins: Vec<Join>,
     pub calls: Vec<CallRecord>,
 }
@@ -105,11 +105,11 @@ pub struct Timeline {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Join {
-    pub path: String,
+    pub path: Arc<str>,
     pub calls: usize,
     #[serde(serialize_with = "ms", rename = "waitMs")]
     pub wait: Duration,
-    pub slowest: String,
+    pub slowest: Arc<str>,
 }
 
 impl Timeline {
@@ -159,7 +159,7 @@ fn union(calls: &[CallRecord]) -> Duration {
     covered
 }
 
-fn critical_path(calls: &[CallRecord]) -> Vec<String> {
+fn critical_path(calls: &[CallRecord]) -> Vec<Arc<str>> {
     let Some(last) = calls.iter().max_by_key(|c| c.start + c.duration) else {
         return Vec::new();
     };
@@ -177,9 +177,9 @@ fn critical_path(calls: &[CallRecord]) -> Vec<String> {
 }
 
 fn joins(calls: &[CallRecord]) -> Vec<Join> {
-    let mut groups: Vec<(&str, Vec<&CallRecord>)> = Vec::new();
+    let mut groups: Vec<(&Arc<str>, Vec<&CallRecord>)> = Vec::new();
     for call in calls {
-        match groups.iter_mut().find(|(join, _)| *join == call.join) {
+        match groups.iter_mut().find(|(join, _)| **join == call.join) {
             Some((_, members)) => members.push(call),
             None => groups.push((&call.join, vec![call])),
         }
@@ -192,7 +192,7 @@ fn joins(calls: &[CallRecord]) -> Vec<Join> {
             let first = members.iter().map(|c| end(c)).min()?;
             let slowest = members.iter().max_by_key(|c| end(c))?;
             Some(Join {
-                path: join.to_owned(),
+                path: join.clone(),
                 calls: members.len(),
                 wait: end(slowest) - first,
                 slowest: slowest.path.clone(),
@@ -284,12 +284,10 @@ mod tests {
         let t = Timeline::new("q".into(), None, Duration::from_millis(265), calls);
         assert_eq!(t.upstream, Duration::from_millis(260), "1..261 covered");
         assert_eq!(t.overhead, Duration::from_millis(5));
-        assert_eq!(
-            t.critical_path,
-            vec!["product.recs", "product.recs.0.product"]
-        );
+        let critical: Vec<&str> = t.critical_path.iter().map(|p| p.as_ref()).collect();
+        assert_eq!(critical, vec!["product.recs", "product.recs.0.product"]);
         assert_eq!(t.joins.len(), 1);
         assert_eq!(t.joins[0].wait, Duration::from_millis(20));
-        assert_eq!(t.joins[0].slowest, "product.recs");
+        assert_eq!(t.joins[0].slowest.as_ref(), "product.recs");
     }
 }

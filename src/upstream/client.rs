@@ -19,6 +19,8 @@ use tracing::Instrument;
 #[derive(Debug)]
 pub struct Upstream {
     pub config: Arc<UpstreamConfig>,
+    /// The name, shared by every record that mentions this upstream.
+    pub label: Arc<str>,
     client: reqwest::Client,
     pub guard: Guard,
     pub cache: Option<ResponseCache>,
@@ -88,6 +90,7 @@ impl Upstream {
             .clone()
             .map(|policy| ResponseCache::new(&config.name, policy, redis));
         Ok(Upstream {
+            label: Arc::from(config.name.as_str()),
             config,
             client,
             guard,
@@ -253,10 +256,14 @@ impl Upstream {
                 async move {
                     // Cut off by the guard's deadline: the future is dropped
                     // mid-flight, and the span still says why it ended.
-                    let cut_off = CutOff(Some(tracing::Span::current()));
+                    // (Looking up the current span costs a registry lookup:
+                    // only when spans are exported.)
+                    let cut_off = CutOff(otel::enabled().then(tracing::Span::current));
                     let result = self.attempt(request).await;
                     cut_off.defuse();
-                    if let Err(error) = &result {
+                    if let Err(error) = &result
+                        && otel::enabled()
+                    {
                         let current = tracing::Span::current();
                         match error {
                             AttemptError::Status { status, .. } => {
@@ -305,7 +312,10 @@ impl Upstream {
             .await
             .map_err(|e| classify(&e, self.config.policies.read_timeout))?;
         let status = response.status();
-        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
+        if otel::enabled() {
+            tracing::Span::current()
+                .record("http.response.status_code", i64::from(status.as_u16()));
+        }
         if !status.is_success() {
             let retry_after = response
                 .headers()

@@ -59,7 +59,11 @@ impl<T: Clone + Send + Sync + 'static> Inflight<T> {
                                 .remove(&key);
                             result
                         }
-                        .in_current_span(),
+                        .instrument(if crate::telemetry::otel::enabled() {
+                            tracing::Span::current()
+                        } else {
+                            tracing::Span::none()
+                        }),
                     );
                     let shared = task
                         .map(|joined| {
