@@ -10,6 +10,7 @@
 //! placement.
 
 pub(crate) mod data;
+pub(crate) mod json;
 pub(crate) mod plan;
 pub(crate) mod registry;
 pub(crate) mod run;

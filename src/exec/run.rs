@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::data::{Data, FieldResult, ObjectData, Resolved, Slot, StaleMark};
+use super::json::Json;
 use super::plan::Plan;
 use super::registry::Out;
 use super::state::RequestState;
@@ -77,12 +78,12 @@ struct Site {
 pub(crate) async fn execute(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
-    parent_json: &Value,
+    parent_json: &Json,
     parent: &At,
     path: Arc<str>,
 ) -> FieldResult {
     let (json, stale, at) = match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent_json)? {
+        FieldSource::Rest(_) => match prepare(state, plan, parent_json.get())? {
             None => return Ok(Resolved::fresh(Data::Null)),
             Some(request) => {
                 let site = Site {
@@ -94,12 +95,9 @@ pub(crate) async fn execute(
                 call(state, plan, request, site).await?
             }
         },
-        FieldSource::Parent(keys) => {
-            let json = pluck(parent_json, keys).cloned().unwrap_or(Value::Null);
-            (json, None, parent.with_path(path))
-        }
+        FieldSource::Parent(keys) => (parent_json.at(keys), None, parent.with_path(path)),
         FieldSource::Arguments => (
-            Value::Object(plan.args.clone()),
+            Json::new(Value::Object(plan.args.clone())),
             None,
             parent.with_path(path),
         ),
@@ -153,7 +151,7 @@ async fn call(
     plan: &Plan,
     request: UpstreamRequest,
     site: Site,
-) -> Result<(Value, Option<StaleMark>, At), FieldError> {
+) -> Result<(Json, Option<StaleMark>, At), FieldError> {
     let (binding, upstream) = binding(plan)?;
     let keep_last_good = matches!(plan.field.def.on_error, OnError::Stale { .. });
     let (id, start) = state.recorder.begin();
@@ -210,9 +208,8 @@ async fn call(
         }),
         _ => None,
     };
-    let value = pluck(&fetched.value, &binding.select)
-        .cloned()
-        .unwrap_or(Value::Null);
+    // A view into the shared answer: nothing is copied.
+    let value = Json::root(fetched.value).at(&binding.select);
     let at = At {
         path: site.path,
         call: Some(id),
@@ -237,28 +234,28 @@ pub(crate) fn build(
     state: &Arc<RequestState>,
     plan: &Plan,
     ty: &Type,
-    json: Value,
+    json: Json,
     at: &At,
 ) -> Data {
-    match (&ty.base, json) {
+    let composite = is_composite(&plan.field.out);
+    match (&ty.base, json.get()) {
         (_, Value::Null) => Data::Null,
-        (BaseType::List(inner), Value::Array(items)) if is_composite(&plan.field.out) => {
+        (BaseType::List(inner), Value::Array(items)) if composite => {
+            let len = items.len();
             if matches!(inner.base, BaseType::Named(_)) {
-                build_objects(state, plan, inner, items, at)
+                build_objects(state, plan, inner, &json, len, at)
             } else {
                 Data::List(
-                    items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, item)| build(state, plan, inner, item, &at.item(i)))
+                    (0..len)
+                        .map(|i| build(state, plan, inner, json.index(i), &at.item(i)))
                         .collect(),
                 )
             }
         }
-        (BaseType::Named(_), json @ Value::Object(_)) if is_composite(&plan.field.out) => {
+        (BaseType::Named(_), Value::Object(_)) if composite => {
             let mut children = start_children(state, plan, &json, at);
             for child in batched(plan) {
-                if let Some(slot) = start_batch(state, child, &[Some(&json)], at)
+                if let Some(slot) = start_batch(state, child, &[Some(json.get())], at)
                     .pop()
                     .flatten()
                 {
@@ -269,7 +266,7 @@ pub(crate) fn build(
         }
         // Scalars, enums, and values of the wrong shape: the resolver coerces
         // them and reports what does not fit.
-        (_, json) => Data::Leaf(json),
+        _ => Data::Leaf(json),
     }
 }
 
@@ -279,29 +276,29 @@ fn build_objects(
     state: &Arc<RequestState>,
     plan: &Plan,
     item_ty: &Type,
-    items: Vec<Value>,
+    list: &Json,
+    len: usize,
     at: &At,
 ) -> Data {
     let unbatched = plan.children.iter().any(|c| batch_of(c).is_none());
-    let mut objects: Vec<Result<ObjectData, Value>> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, json)| match json {
-            Value::Object(_) => Ok(ObjectData {
-                children: if unbatched {
-                    start_children(state, plan, &json, &at.item(i))
-                } else {
-                    Vec::new()
-                },
-                json,
-            }),
-            other => Err(other),
+    let mut objects: Vec<Result<ObjectData, Json>> = (0..len)
+        .map(|i| {
+            let json = list.index(i);
+            if !json.get().is_object() {
+                return Err(json);
+            }
+            let children = if unbatched {
+                start_children(state, plan, &json, &at.item(i))
+            } else {
+                Vec::new()
+            };
+            Ok(ObjectData { json, children })
         })
         .collect();
     for child in batched(plan) {
         let parents: Vec<Option<&Value>> = objects
             .iter()
-            .map(|o| o.as_ref().ok().map(|o| &o.json))
+            .map(|o| o.as_ref().ok().map(|o| o.json.get()))
             .collect();
         let slots = start_batch(state, child, &parents, at);
         for (object, slot) in objects.iter_mut().zip(slots) {
@@ -341,7 +338,7 @@ fn batch_of(plan: &Plan) -> Option<&BatchConfig> {
 fn start_children(
     state: &Arc<RequestState>,
     plan: &Plan,
-    json: &Value,
+    json: &Json,
     at: &At,
 ) -> Vec<(String, Slot)> {
     plan.children
@@ -351,10 +348,10 @@ fn start_children(
         .collect()
 }
 
-fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Value, parent: &At) -> Slot {
+fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Json, parent: &At) -> Slot {
     let path = parent.child(&plan.key);
     match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent_json) {
+        FieldSource::Rest(_) => match prepare(state, plan, parent_json.get()) {
             Err(e) => Slot::Ready(Err(e)),
             Ok(None) => Slot::Ready(Ok(Resolved::fresh(Data::Null))),
             Ok(Some(request)) => {
@@ -377,7 +374,7 @@ fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Value, paren
             }
         },
         FieldSource::Parent(keys) => {
-            let json = pluck(parent_json, keys).cloned().unwrap_or(Value::Null);
+            let json = parent_json.at(keys);
             let data = build(
                 state,
                 plan,
@@ -388,7 +385,7 @@ fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Value, paren
             Slot::Ready(Ok(Resolved::fresh(data)))
         }
         FieldSource::Arguments => {
-            let json = Value::Object(plan.args.clone());
+            let json = Json::new(Value::Object(plan.args.clone()));
             let data = build(
                 state,
                 plan,
@@ -408,7 +405,9 @@ fn spawn<T: Clone + Send + Sync + 'static>(
     coordinate: &str,
     work: impl std::future::Future<Output = Result<T, FieldError>> + Send + 'static,
 ) -> Shared<BoxFuture<'static, Result<T, FieldError>>> {
-    let handle = tokio::spawn(work);
+    // Boxed: the task then stores a pointer, not the whole (large) state
+    // machine, so storing and reading its output copies little.
+    let handle = tokio::spawn(Box::pin(work));
     state.track(handle.abort_handle());
     let coordinate = coordinate.to_owned();
     handle
@@ -527,13 +526,13 @@ struct BatchAnswer {
 fn batch_answer(
     state: &Arc<RequestState>,
     plan: &Plan,
-    json: Value,
+    json: Json,
     stale: Option<StaleMark>,
     at: &At,
 ) -> Result<BatchAnswer, FieldError> {
     let batch =
         batch_of(plan).ok_or_else(|| FieldError::new(ErrorCode::InternalError, "not batched"))?;
-    let Value::Array(elements) = json else {
+    let Value::Array(elements) = json.get() else {
         return Err(FieldError::new(
             ErrorCode::UpstreamBadResponse,
             format!(
@@ -544,11 +543,11 @@ fn batch_answer(
     };
     let item_ty = &plan.field.def.ty;
     let mut items = HashMap::with_capacity(elements.len());
-    for element in elements {
-        if let Some(key) = pluck(&element, &batch.key).and_then(key_text) {
+    for (i, element) in elements.iter().enumerate() {
+        if let Some(key) = pluck(element, &batch.key).and_then(key_text) {
             items
                 .entry(key)
-                .or_insert_with(|| Arc::new(build(state, plan, item_ty, element, at)));
+                .or_insert_with(|| Arc::new(build(state, plan, item_ty, json.index(i), at)));
         }
     }
     Ok(BatchAnswer { items, stale })

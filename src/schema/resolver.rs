@@ -13,6 +13,7 @@ use crate::config::{FieldSource, OnError};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::exec::data::{Data, ObjRef, ObjectData};
+use crate::exec::json::Json;
 use crate::exec::plan::Plan;
 use crate::exec::registry::{FieldRt, Out};
 use crate::exec::run;
@@ -28,7 +29,7 @@ pub(crate) fn resolver(
             (&field.def.source, rc.parent_value.downcast_ref::<ObjRef>())
             && is_leaf(&field.out)
         {
-            let json = crate::upstream::pluck(&parent.0.json, path).unwrap_or(&Value::Null);
+            let json = crate::upstream::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
             match coerce::leaf(&field, &field.def.ty, json) {
                 Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {
@@ -88,10 +89,10 @@ fn plain(json: Value) -> Data {
         Value::Null => Data::Null,
         Value::Array(items) => Data::List(items.into_iter().map(plain).collect()),
         json @ Value::Object(_) => Data::Object(Arc::new(ObjectData {
-            json,
+            json: Json::new(json),
             children: Vec::new(),
         })),
-        json => Data::Leaf(json),
+        json => Data::Leaf(Json::new(json)),
     }
 }
 
@@ -126,7 +127,8 @@ async fn resolve<'a>(
                 args,
                 selection,
             ));
-            let parent_json = parent.map(|p| &p.0.json).unwrap_or(&Value::Null);
+            let null = Json::null();
+            let parent_json = parent.map_or(&null, |p| &p.0.json);
             let path = rc
                 .ctx
                 .path_node
@@ -165,9 +167,9 @@ fn to_field_value<'a>(
             format!("{}: expected {ty}, got null", field.def.coordinate),
         )),
         (Data::Leaf(json), _) if is_leaf(&field.out) => {
-            coerce::leaf(field, ty, json).map(|v| Some(FieldValue::value(v)))
+            coerce::leaf(field, ty, json.get()).map(|v| Some(FieldValue::value(v)))
         }
-        (Data::Leaf(json), _) => Err(coerce::mismatch(field, ty, json)),
+        (Data::Leaf(json), _) => Err(coerce::mismatch(field, ty, json.get())),
         (Data::List(items), BaseType::List(inner)) => {
             let mut values = Vec::with_capacity(items.len());
             for item in items {
@@ -178,7 +180,7 @@ fn to_field_value<'a>(
         (Data::Object(object), BaseType::Named(_)) => {
             let value = FieldValue::owned_any(ObjRef(object.clone()));
             if matches!(field.out, Out::Abstract) {
-                let Some(Value::String(typename)) = object.json.get("__typename") else {
+                let Some(Value::String(typename)) = object.json.get().get("__typename") else {
                     return Err(FieldError::new(
                         ErrorCode::UpstreamBadResponse,
                         format!(

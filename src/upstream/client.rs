@@ -349,17 +349,44 @@ impl Upstream {
         {
             return Err(too_large());
         }
-        let capacity = response.content_length().unwrap_or(1024).min(limit as u64) as usize;
-        let mut body = Vec::with_capacity(capacity);
-        while let Some(chunk) = response
+        // Chunk by chunk, so a body over the limit is never buffered whole;
+        // a body that arrives in one chunk (the usual case) is not copied.
+        let read_timeout = self.config.policies.read_timeout;
+        let mut body = match response
             .chunk()
             .await
-            .map_err(|e| classify(&e, self.config.policies.read_timeout))?
+            .map_err(|e| classify(&e, read_timeout))?
         {
-            if body.len() + chunk.len() > limit {
+            Some(first) => first,
+            None => bytes::Bytes::new(),
+        };
+        if body.len() > limit {
+            return Err(too_large());
+        }
+        if let Some(second) = response
+            .chunk()
+            .await
+            .map_err(|e| classify(&e, read_timeout))?
+        {
+            let mut joined = Vec::with_capacity(
+                response.content_length().unwrap_or(4096).min(limit as u64) as usize,
+            );
+            joined.extend_from_slice(&body);
+            joined.extend_from_slice(&second);
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| classify(&e, read_timeout))?
+            {
+                if joined.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                joined.extend_from_slice(&chunk);
+            }
+            if joined.len() > limit {
                 return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
+            body = bytes::Bytes::from(joined);
         }
         let bytes = body.len();
         let value = if body.is_empty() {

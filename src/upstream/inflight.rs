@@ -51,7 +51,7 @@ impl<T: Clone + Send + Sync + 'static> Inflight<T> {
                     let map = self.calls.clone();
                     // In the caller's span, so the call's spans keep their
                     // parent (and its trace) across the task boundary.
-                    let task = tokio::spawn(
+                    let task = tokio::spawn(Box::pin(
                         async move {
                             let result = call.await;
                             map.lock()
@@ -64,7 +64,7 @@ impl<T: Clone + Send + Sync + 'static> Inflight<T> {
                         } else {
                             tracing::Span::none()
                         }),
-                    );
+                    ));
                     let shared = task
                         .map(|joined| {
                             joined.unwrap_or_else(|e| {
