@@ -79,10 +79,10 @@ fn main() {
         Ok(summary) => {
             println!();
             println!("BENCH_JSON {summary}");
-            if let Ok(path) = std::env::var("BENCH_JSON") {
-                if let Err(e) = std::fs::write(&path, format!("{summary:#}\n")) {
-                    eprintln!("gateway bench: cannot write {path}: {e}");
-                }
+            if let Ok(path) = std::env::var("BENCH_JSON")
+                && let Err(e) = std::fs::write(&path, format!("{summary:#}\n"))
+            {
+                eprintln!("gateway bench: cannot write {path}: {e}");
             }
             println!(
                 "gateway bench: done in {:.1} s",
@@ -90,13 +90,21 @@ fn main() {
             );
         }
         Err(e) => {
-            eprintln!("gateway bench: FAILED: {e}");
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("gateway bench: FAILED: {message}");
             std::process::exit(1);
         }
     }
 }
 
 struct Settings {
+    /// CPUs of the machine (before this process pins itself).
+    cpus: usize,
     part: String,
     n: usize,
     seq_warmup: usize,
@@ -134,6 +142,7 @@ impl Settings {
             .is_ok_and(|s| s.success());
         let pin_default = if taskset && cpus >= 2 { "1" } else { "0" };
         Settings {
+            cpus,
             part: var("BENCH_PART", "all"),
             n: num("BENCH_N", 200) as usize,
             seq_warmup: num("BENCH_SEQ_WARMUP", 20) as usize,
@@ -154,7 +163,7 @@ async fn run(s: &Settings) -> Result<Value> {
     let tck = clock_ticks();
     println!(
         "gateway bench: {} CPUs, gateway pinned: {}, binary {}",
-        std::thread::available_parallelism().map_or(1, usize::from),
+        s.cpus,
         if s.pin {
             format!(
                 "cpu {} (upstreams + load generator: cpu {})",
@@ -169,13 +178,13 @@ async fn run(s: &Settings) -> Result<Value> {
     summary.insert(
         "machine".into(),
         json!({
-            "cpus": std::thread::available_parallelism().map_or(1, usize::from),
+            "cpus": s.cpus,
             "pinned": s.pin, "gw_cpus": s.gw_cpus, "rest_cpus": s.rest_cpus,
             "clk_tck": tck,
         }),
     );
     if matches!(s.part.as_str(), "all" | "latency") {
-        summary.insert("seed_latency".into(), seed_latency(s).await?);
+        summary.insert("seed_latency".into(), seed_latency(s, tck).await?);
     }
     if matches!(s.part.as_str(), "all" | "throughput") {
         summary.insert("zero_latency_throughput".into(), throughput(s, tck).await?);
@@ -185,11 +194,11 @@ async fn run(s: &Settings) -> Result<Value> {
 
 // --- (a) seed latencies ---------------------------------------------------
 
-async fn seed_latency(s: &Settings) -> Result<Value> {
+async fn seed_latency(s: &Settings, tck: u64) -> Result<Value> {
     println!();
     println!("== (a) product page at seed upstream latencies ==");
     let demo = Demo::start(None).await?;
-    let gateway = GatewayProcess::start(s, &demo.env())?;
+    let gateway = GatewayProcess::start(s, &demo.env()).await?;
     let client = keep_alive_client(1)?;
     let body = request_body();
     check_answer(&client, &gateway.url, &demo).await?;
@@ -202,6 +211,7 @@ async fn seed_latency(s: &Settings) -> Result<Value> {
         post(&client, &gateway.url, &body).await?;
         get(&direct_client, &direct).await?;
     }
+    let noise = Noise::start(gateway.pid)?;
     // Interleaved, so both series see the same background noise.
     let mut gw = Vec::with_capacity(s.n);
     let mut up = Vec::with_capacity(s.n);
@@ -217,6 +227,7 @@ async fn seed_latency(s: &Settings) -> Result<Value> {
         get(&direct_client, &direct).await?;
         up.push(t.elapsed());
     }
+    let noise = noise.finish(gateway.pid, tck)?;
     gateway.stop();
     let g = Percentiles::of(&mut gw);
     let d = Percentiles::of(&mut up);
@@ -232,9 +243,10 @@ async fn seed_latency(s: &Settings) -> Result<Value> {
     println!(
         "overhead p50 = gateway p50 - direct p50 = {overhead:.3} ms   (target < 1 ms; < 0.5 ms stretch)   errors {errors}"
     );
+    noise.print();
     Ok(json!({
         "n": s.n, "gateway_ms": g.json(), "direct_recommendations_ms": d.json(),
-        "overhead_p50_ms": round3(overhead), "errors": errors,
+        "overhead_p50_ms": round3(overhead), "errors": errors, "noise": noise.json(),
     }))
 }
 
@@ -249,7 +261,7 @@ async fn throughput(s: &Settings, tck: u64) -> Result<Value> {
         s.warmup.as_secs()
     );
     let demo = Demo::start(Some(Duration::ZERO)).await?;
-    let gateway = GatewayProcess::start(s, &demo.env())?;
+    let gateway = GatewayProcess::start(s, &demo.env()).await?;
     let client = keep_alive_client(1)?;
     check_answer(&client, &gateway.url, &demo).await?;
     let use_wrk = match s.loadgen.as_str() {
@@ -274,11 +286,13 @@ async fn throughput(s: &Settings, tck: u64) -> Result<Value> {
     for service in &demo.services {
         service.state.reset();
     }
+    let noise = Noise::start(gateway.pid)?;
     let gw0 = proc_cpu_ticks(gateway.pid)?;
     let me0 = self_cpu_ticks()?;
     let result = loadgen.run(s.duration).await?;
     let gw1 = proc_cpu_ticks(gateway.pid)?;
     let me1 = self_cpu_ticks()?;
+    let noise = noise.finish(gateway.pid, tck)?;
     let hwm_kib = status_kib(gateway.pid, "VmHWM")?;
     let rss_kib = status_kib(gateway.pid, "VmRSS")?;
     let threads = status_kib(gateway.pid, "Threads")?;
@@ -319,6 +333,7 @@ async fn throughput(s: &Settings, tck: u64) -> Result<Value> {
         "load side (cpu {}): upstreams+bench {rest_process_s:.2} s, wrk {rest_children_s:.2} s of {elapsed:.2} s",
         s.rest_cpus
     );
+    noise.print();
     Ok(json!({
         "load_generator": result.tool, "conns": s.conns, "duration_s": round3(elapsed),
         "requests": result.requests, "errors": result.errors, "rps": round3(rps),
@@ -328,6 +343,7 @@ async fn throughput(s: &Settings, tck: u64) -> Result<Value> {
         "gw_peak_rss_mib": round3(hwm_kib as f64 / 1024.0), "gw_threads": threads,
         "upstream_calls_per_query": round3(calls_per_query),
         "load_side_cpu_s": {"bench_process": round3(rest_process_s), "wrk": round3(rest_children_s)},
+        "noise": noise.json(),
     }))
 }
 
@@ -496,7 +512,7 @@ struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    fn start(s: &Settings, env: &HashMap<String, String>) -> Result<GatewayProcess> {
+    async fn start(s: &Settings, env: &HashMap<String, String>) -> Result<GatewayProcess> {
         let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/demo.graphql");
         let mut command = if s.pin {
             let mut c = Command::new("taskset");
@@ -531,13 +547,45 @@ impl GatewayProcess {
             pid,
             url: String::new(),
         };
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(base) => process.url = format!("{base}/graphql"),
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => base,
             Err(_) => {
-                return Err("the gateway did not print its listening address within 30 s".into());
+                return Err(format!(
+                    "the gateway did not print its listening address within 30 s ({})",
+                    process.status()
+                )
+                .into());
             }
-        }
+        };
+        process.url = format!("{base}/graphql");
+        process.ready(&format!("{base}/readyz")).await?;
         Ok(process)
+    }
+
+    /// Waits until `GET /readyz` answers 200 (at most 10 s).
+    async fn ready(&mut self, url: &str) -> Result<()> {
+        let client = keep_alive_client(1)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = client.get(url).timeout(Duration::from_secs(1)).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline || !matches!(self.child.try_wait(), Ok(None)) {
+                return Err(
+                    format!("the gateway is not ready at {url} ({})", self.status()).into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn status(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(Some(status)) => format!("it exited: {status}"),
+            Ok(None) => "it is still running".to_owned(),
+            Err(e) => format!("status unknown: {e}"),
+        }
     }
 
     /// SIGTERM, then SIGKILL after 5 s: only the process this bench started.
@@ -707,6 +755,90 @@ fn status_kib(pid: u32, key: &str) -> Result<u64> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("no {key} in /proc/{pid}/status").into())
+}
+
+/// Machine-wide CPU time over a window, split into ours (gateway, this
+/// process, its waited-for children) and everyone else's: other engineers'
+/// builds show up as `other_cpu_s`. irq/softirq time (loopback TCP) is
+/// charged to no process and reported on its own.
+struct Noise {
+    machine: (u64, u64),
+    ours: u64,
+    started: Instant,
+}
+
+struct NoiseReport {
+    seconds: f64,
+    busy_s: f64,
+    softirq_s: f64,
+    other_s: f64,
+}
+
+impl Noise {
+    fn start(gw_pid: u32) -> Result<Noise> {
+        Ok(Noise {
+            machine: machine_ticks()?,
+            ours: ours_ticks(gw_pid)?,
+            started: Instant::now(),
+        })
+    }
+
+    fn finish(self, gw_pid: u32, tck: u64) -> Result<NoiseReport> {
+        let (busy1, irq1) = machine_ticks()?;
+        let ours = ours_ticks(gw_pid)? - self.ours;
+        let busy = busy1.saturating_sub(self.machine.0);
+        let irq = irq1.saturating_sub(self.machine.1);
+        let tck = tck as f64;
+        Ok(NoiseReport {
+            seconds: self.started.elapsed().as_secs_f64(),
+            busy_s: busy as f64 / tck,
+            softirq_s: irq as f64 / tck,
+            other_s: busy.saturating_sub(irq).saturating_sub(ours) as f64 / tck,
+        })
+    }
+}
+
+impl NoiseReport {
+    fn print(&self) {
+        println!(
+            "noise: other processes used {:.2} CPU-s in this {:.1} s window (machine busy {:.2} CPU-s, irq/softirq {:.2}); {}",
+            self.other_s,
+            self.seconds,
+            self.busy_s,
+            self.softirq_s,
+            if self.other_s > 0.05 * self.seconds {
+                "NOISY: re-run on a quiet machine before quoting"
+            } else {
+                "quiet"
+            }
+        );
+    }
+
+    fn json(&self) -> Value {
+        json!({"window_s": round3(self.seconds), "machine_busy_cpu_s": round3(self.busy_s),
+               "softirq_cpu_s": round3(self.softirq_s), "other_cpu_s": round3(self.other_s)})
+    }
+}
+
+/// (busy, irq + softirq) ticks of the whole machine, from `/proc/stat`.
+fn machine_ticks() -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    let line = text.lines().next().ok_or("empty /proc/stat")?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal (guest time is in user)
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    Ok((busy, at(5) + at(6)))
+}
+
+/// CPU ticks of the gateway, this process and its waited-for children.
+fn ours_ticks(gw_pid: u32) -> Result<u64> {
+    let me = self_cpu_ticks()?;
+    Ok(proc_cpu_ticks(gw_pid)? + me.own + me.children)
 }
 
 // --- statistics ---------------------------------------------------------------------

@@ -18,4 +18,19 @@ case "${WORKLOAD:-product-page}" in
   posts-users | posts-titles) SCHEMA_FILE=posts.graphql ;;
   *) echo "ours.sh: unknown WORKLOAD '${WORKLOAD}'" >&2; exit 2 ;;
 esac
-exec "$BIN" serve "$HERE/$SCHEMA_FILE" --listen "${HOST:-127.0.0.1}:${PORT:-4000}"
+# VARIANT=dedupe shares identical in-flight calls between client requests
+# (`dedupe: true`); VARIANT=cache adds a 60 s response cache. Both share work
+# between requests, so they are separate peers (ours-dedupe, ours-cache):
+#   "ours-dedupe=env VARIANT=dedupe /work/main/benches/peers/ours.sh"
+SCHEMA="$HERE/$SCHEMA_FILE"
+case "${VARIANT:-}" in
+  "") ;;
+  dedupe | cache)
+    extra='dedupe: true'
+    [ "$VARIANT" = cache ] && extra='cache: { ttl: "60s" }'
+    SCHEMA="$(mktemp -t "tributary-$VARIANT-XXXX.graphql")"
+    sed "s/poolMaxIdle: 200)/poolMaxIdle: 200, $extra)/" "$HERE/$SCHEMA_FILE" > "$SCHEMA"
+    ;;
+  *) echo "ours.sh: unknown VARIANT '${VARIANT}'" >&2; exit 2 ;;
+esac
+exec "$BIN" serve "$SCHEMA" --listen "${HOST:-127.0.0.1}:${PORT:-4000}"

@@ -163,10 +163,12 @@ fn critical_path(calls: &[CallRecord]) -> Vec<Arc<str>> {
     let Some(last) = calls.iter().max_by_key(|c| c.start + c.duration) else {
         return Vec::new();
     };
+    let by_id: std::collections::HashMap<usize, &CallRecord> =
+        calls.iter().map(|c| (c.id, c)).collect();
     let mut path = vec![last.path.clone()];
     let mut parent = last.parent;
     while let Some(id) = parent {
-        let Some(call) = calls.iter().find(|c| c.id == id) else {
+        let Some(call) = by_id.get(&id) else {
             break;
         };
         path.push(call.path.clone());
@@ -177,11 +179,17 @@ fn critical_path(calls: &[CallRecord]) -> Vec<Arc<str>> {
 }
 
 fn joins(calls: &[CallRecord]) -> Vec<Join> {
+    // By join, in first-call order; a list of N items makes N joins, so this
+    // must not be quadratic.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut groups: Vec<(&Arc<str>, Vec<&CallRecord>)> = Vec::new();
     for call in calls {
-        match groups.iter_mut().find(|(join, _)| **join == call.join) {
-            Some((_, members)) => members.push(call),
-            None => groups.push((&call.join, vec![call])),
+        match index.get(call.join.as_ref()) {
+            Some(&i) => groups[i].1.push(call),
+            None => {
+                index.insert(call.join.as_ref(), groups.len());
+                groups.push((&call.join, vec![call]));
+            }
         }
     }
     groups
