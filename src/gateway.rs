@@ -163,7 +163,11 @@ impl Gateway {
             Some(name) => format!("{kind} {name}"),
             None => kind.to_owned(),
         };
-        let span = tracing::info_span!(
+        // Unsampled requests build no spans at all (see `otel::sample`).
+        let span = if !otel::sample(&headers) {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
             target: SPAN_TARGET,
             "graphql.operation",
             otel.name = %label,
@@ -171,7 +175,8 @@ impl Gateway {
             graphql.operation.name = name.as_deref(),
             graphql.operation.type = kind,
             tributary.document.hash = %document_hash(&request.query),
-        );
+            )
+        };
         otel::adopt_parent(&span, &headers);
         let state = RequestState::new(
             self.registry.clone(),

@@ -135,9 +135,10 @@ fn prepare(
             Some(_) => e,
             None => e.upstream(upstream.name()),
         })?;
-    // With exporting on, each attempt injects its own span's context.
+    // A traced request injects each attempt's own context; any other passes
+    // the client's trace headers through.
     if let Some(request) = &mut request
-        && !otel::enabled()
+        && state.span.is_none()
     {
         request.trace = otel::trace_headers(&state.span, &state.headers);
     }
@@ -155,7 +156,11 @@ async fn call(
     let (binding, upstream) = binding(plan)?;
     let keep_last_good = matches!(plan.field.def.on_error, OnError::Stale { .. });
     let (id, start) = state.recorder.begin();
-    let span = tracing::info_span!(
+    // No operation span: this request is not sampled, so no field spans.
+    let span = if site.parent.span.is_none() {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
         target: SPAN_TARGET,
         parent: &site.parent.span,
         "graphql.field",
@@ -165,7 +170,8 @@ async fn call(
         tributary.upstream = %upstream.name(),
         tributary.cache = tracing::field::Empty,
         tributary.batch.size = site.batch.and_then(|n| i64::try_from(n).ok()),
-    );
+        )
+    };
     let result = state
         .fetch(upstream, binding, request, keep_last_good)
         .instrument(span.clone())

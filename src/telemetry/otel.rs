@@ -28,6 +28,48 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// The share of requests without a sampled parent that are traced, in
+/// millionths (from `OTEL_TRACES_SAMPLER` / `_ARG`).
+static RATIO_PPM: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1_000_000);
+
+/// Head sampling, decided once per request: follow the client's
+/// `traceparent` sampled flag when there is one, else the configured ratio.
+/// An unsampled request creates no spans at all, so 1% sampling costs about
+/// 1% of full tracing (the SDK's own sampler would only drop spans after
+/// they were built).
+pub fn sample(headers: &HeaderMap) -> bool {
+    if !enabled() {
+        return false;
+    }
+    if let Some(flags) = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(3))
+        .and_then(|f| u8::from_str_radix(f, 16).ok())
+    {
+        return flags & 1 == 1;
+    }
+    let ppm = RATIO_PPM.load(Ordering::Relaxed);
+    ppm >= 1_000_000
+        || (ppm > 0 && crate::upstream::guard::random_below(1_000_000) < u64::from(ppm))
+}
+
+/// Reads the standard sampler variables into a ratio.
+fn configured_ratio() -> f64 {
+    let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|r| (0.0..=1.0).contains(r));
+    match std::env::var("OTEL_TRACES_SAMPLER")
+        .unwrap_or_default()
+        .trim()
+    {
+        "always_off" | "parentbased_always_off" => 0.0,
+        "traceidratio" | "parentbased_traceidratio" => arg.unwrap_or(1.0),
+        _ => 1.0,
+    }
+}
+
 /// Holds the tracer provider; `shutdown` flushes pending spans.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -71,6 +113,7 @@ pub fn init() -> Telemetry {
                 let tracer = p.tracer("tributary");
                 provider = Some(p);
                 ENABLED.store(true, Ordering::Relaxed);
+                RATIO_PPM.store((configured_ratio() * 1_000_000.0) as u32, Ordering::Relaxed);
                 opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
                 // Only the gateway's own spans: keep hyper, reqwest and the
                 // exporter itself out of the traces.
@@ -113,6 +156,9 @@ fn build_provider() -> Result<SdkTracerProvider, String> {
     }
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
+        // Sampling is decided before any span exists (`sample`); what
+        // reaches the SDK is to be exported.
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .with_resource(resource.build())
         .build())
 }
@@ -154,7 +200,7 @@ pub fn adopt_parent(span: &tracing::Span, headers: &HeaderMap) {
 /// passed through, so traces still join up across services.
 pub fn trace_headers(span: &tracing::Span, inbound: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::new();
-    if enabled() {
+    if enabled() && !span.is_none() {
         let cx = span.context();
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut HeaderInjector(&mut out))
@@ -172,7 +218,7 @@ pub fn trace_headers(span: &tracing::Span, inbound: &HeaderMap) -> Vec<(HeaderNa
 /// The trace id to show in the timeline: ours when exporting, else the
 /// client's.
 pub fn trace_id(span: &tracing::Span, inbound: &HeaderMap) -> Option<String> {
-    if enabled() {
+    if enabled() && !span.is_none() {
         let id = span.context().span().span_context().trace_id();
         return (id != opentelemetry::trace::TraceId::INVALID).then(|| id.to_string());
     }

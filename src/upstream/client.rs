@@ -229,11 +229,17 @@ impl Upstream {
             idempotent: binding.idempotent,
         };
         let attempt = std::sync::atomic::AtomicU32::new(0);
+        // Traced only when the caller's request was sampled (its field span
+        // is real); the lookup itself happens only while exporting.
+        let traced = otel::enabled() && !tracing::Span::current().is_none();
         let (result, attempts) = self
             .guard
             .call(options, || {
                 let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let span = tracing::info_span!(
+                let span = if !traced {
+                    tracing::Span::none()
+                } else {
+                    tracing::info_span!(
                     target: otel::SPAN_TARGET,
                     "http.client",
                     otel.name = %format_args!("{} {}", request.method, binding.path_template),
@@ -250,7 +256,8 @@ impl Upstream {
                     tributary.upstream = %self.config.name,
                     tributary.attempt = i64::from(n),
                     tributary.breaker.state = self.guard.breaker().map_or("off", |b| b.state().as_str()),
-                );
+                    )
+                };
                 // Every failure (bad body and bad JSON too) gets `error.type`
                 // and an error status, so Jaeger flags the attempt.
                 async move {
@@ -258,11 +265,11 @@ impl Upstream {
                     // mid-flight, and the span still says why it ended.
                     // (Looking up the current span costs a registry lookup:
                     // only when spans are exported.)
-                    let cut_off = CutOff(otel::enabled().then(tracing::Span::current));
+                    let cut_off = CutOff(traced.then(tracing::Span::current));
                     let result = self.attempt(request).await;
                     cut_off.defuse();
                     if let Err(error) = &result
-                        && otel::enabled()
+                        && traced
                     {
                         let current = tracing::Span::current();
                         match error {
@@ -294,10 +301,15 @@ impl Upstream {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let trace = if otel::enabled() {
-            otel::trace_headers(&tracing::Span::current(), &http::HeaderMap::new())
+        let current = if otel::enabled() {
+            tracing::Span::current()
         } else {
+            tracing::Span::none()
+        };
+        let trace = if current.is_none() {
             request.trace.clone()
+        } else {
+            otel::trace_headers(&current, &http::HeaderMap::new())
         };
         for (name, value) in trace {
             builder = builder.header(name, value);
@@ -312,9 +324,8 @@ impl Upstream {
             .await
             .map_err(|e| classify(&e, self.config.policies.read_timeout))?;
         let status = response.status();
-        if otel::enabled() {
-            tracing::Span::current()
-                .record("http.response.status_code", i64::from(status.as_u16()));
+        if !current.is_none() {
+            current.record("http.response.status_code", i64::from(status.as_u16()));
         }
         if !status.is_success() {
             let retry_after = response

@@ -20,6 +20,7 @@
 
 pub mod breaker;
 pub(crate) mod retry;
+pub(crate) use retry::random_below;
 
 use std::future::Future;
 use std::time::Duration;

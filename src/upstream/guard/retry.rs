@@ -77,7 +77,7 @@ fn httpdate_parse(text: &str) -> Option<std::time::SystemTime> {
 }
 
 /// A uniformly random number below `bound` (xorshift; jitter needs no more).
-fn random_below(bound: u64) -> u64 {
+pub(crate) fn random_below(bound: u64) -> u64 {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(
             u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15)
