@@ -758,7 +758,7 @@ fn status_kib(pid: u32, key: &str) -> Result<u64> {
 }
 
 /// Machine-wide CPU time over a window, split into ours (gateway, this
-/// process, its waited-for children) and everyone else's: other engineers'
+/// process, its waited-for children) and everyone else's: other processes'
 /// builds show up as `other_cpu_s`. irq/softirq time (loopback TCP) is
 /// charged to no process and reported on its own.
 struct Noise {
