@@ -95,9 +95,8 @@ pub(crate) async fn execute(
                 call(state, plan, request, site).await?
             }
         },
-        FieldSource::Parent(keys) => (parent_json.at(keys), None, parent.with_path(path)),
-        FieldSource::Arguments => (
-            Json::new(Value::Object(plan.args.clone())),
+        FieldSource::Parent(_) | FieldSource::Arguments => (
+            unbound_json(plan, parent_json),
             None,
             parent.with_path(path),
         ),
@@ -106,6 +105,15 @@ pub(crate) async fn execute(
         data: Arc::new(build(state, plan, &plan.field.def.ty, json, &at)),
         stale,
     })
+}
+
+/// The value of a field without a call: its part of the parent's JSON, or
+/// (a root object field) an object made of its arguments.
+fn unbound_json(plan: &Plan, parent_json: &Json) -> Json {
+    match &plan.field.def.source {
+        FieldSource::Parent(keys) => parent_json.at(keys),
+        _ => Json::new(Value::Object(plan.args.clone())),
+    }
 }
 
 fn binding(plan: &Plan) -> Result<(&Arc<RestBinding>, &Arc<Upstream>), FieldError> {
@@ -379,19 +387,8 @@ fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Json, parent
                 }))
             }
         },
-        FieldSource::Parent(keys) => {
-            let json = parent_json.at(keys);
-            let data = build(
-                state,
-                plan,
-                &plan.field.def.ty,
-                json,
-                &parent.with_path(path),
-            );
-            Slot::Ready(Ok(Resolved::fresh(data)))
-        }
-        FieldSource::Arguments => {
-            let json = Json::new(Value::Object(plan.args.clone()));
+        FieldSource::Parent(_) | FieldSource::Arguments => {
+            let json = unbound_json(plan, parent_json);
             let data = build(
                 state,
                 plan,
