@@ -15,6 +15,26 @@
 //! - [`server`]: `app(state) -> Router`, graceful `run`.
 //! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks.
 //! - [`error`]: the one `ErrorCode` vocabulary.
+//!
+//! # Example
+//!
+//! Loading a schema checks it the way `tributary check` does; problems come
+//! back as `file:line:col: message` diagnostics.
+//!
+//! ```
+//! let sdl = r#"
+//! schema @upstream(name: "catalogue", url: "${CATALOGUE_URL:-http://127.0.0.1:4101}") { query: Query }
+//! type Query { product(id: ID!): Product @rest(upstream: "catalogue", path: "/products/{$args.id}") }
+//! type Product { id: ID! name: String }
+//! "#;
+//! let config = tributary::config::load("shop.graphql", sdl, &|_| None).expect("a valid schema");
+//! assert_eq!(config.upstreams["catalogue"].url.as_str(), "http://127.0.0.1:4101/");
+//!
+//! let typo = sdl.replace("{$args.id}", "{$args.sku}");
+//! let errors = tributary::config::load("shop.graphql", &typo, &|_| None).expect_err("unknown argument");
+//! assert!(errors.to_string().starts_with("shop.graphql:3:"), "{errors}");
+//! assert!(errors.to_string().contains("has no argument `sku`"), "{errors}");
+//! ```
 
 pub mod config;
 pub mod demo;
