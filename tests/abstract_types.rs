@@ -1,0 +1,101 @@
+//! Interfaces and unions: the concrete type comes from `__typename` in the
+//! upstream JSON; fields bound below an abstract type are fetched when the
+//! engine reaches them.
+
+mod support;
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::json;
+
+fn catalogue() -> Router {
+    Router::new()
+        .route(
+            "/search",
+            get(|| async {
+                axum::Json(json!([
+                    {"__typename": "Book", "id": "1", "title": "Dune", "authorId": "7"},
+                    {"__typename": "Movie", "id": "2", "minutes": 155}
+                ]))
+            }),
+        )
+        .route(
+            "/featured",
+            get(|| async { axum::Json(json!({"__typename": "Movie", "id": "3", "minutes": 90})) }),
+        )
+        .route("/untyped", get(|| async { axum::Json(json!({"id": "4"})) }))
+        .route(
+            "/authors/{id}",
+            get(
+                |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    axum::Json(json!({"id": id, "name": "Frank Herbert"}))
+                },
+            ),
+        )
+}
+
+const SDL: &str = r#"
+schema @upstream(name: "catalogue", url: "${CATALOGUE_URL}") { query: Query }
+type Query {
+  search: [SearchResult!]! @rest(upstream: "catalogue", path: "/search")
+  featured: Media @rest(upstream: "catalogue", path: "/featured")
+  untyped: Media @rest(upstream: "catalogue", path: "/untyped")
+}
+interface Media { id: ID! }
+type Book implements Media {
+  id: ID!
+  title: String!
+  authorId: ID!
+  author: Author @rest(upstream: "catalogue", path: "/authors/{$parent.authorId}")
+}
+type Movie implements Media { id: ID! minutes: Int! }
+type Author { id: ID! name: String! }
+union SearchResult = Book | Movie
+"#;
+
+#[tokio::test]
+async fn unions_and_interfaces_resolve_from_typename() {
+    let mock = support::mock("catalogue", 0, catalogue()).await;
+    let gw = support::gateway(SDL, &[&mock], &[]).await;
+    let (status, body) = gw
+        .query(
+            "{ search { __typename ... on Book { title author { name } } ... on Movie { minutes } } \
+               featured { __typename id ... on Movie { minutes } } }",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"],
+        json!({
+            "search": [
+                {"__typename": "Book", "title": "Dune", "author": {"name": "Frank Herbert"}},
+                {"__typename": "Movie", "minutes": 155}
+            ],
+            "featured": {"__typename": "Movie", "id": "3", "minutes": 90}
+        })
+    );
+    let targets: Vec<String> = mock.state.hits().into_iter().map(|h| h.target).collect();
+    assert!(targets.contains(&"/authors/7".to_owned()), "{targets:?}");
+}
+
+#[tokio::test]
+async fn an_abstract_value_without_typename_is_a_clear_field_error() {
+    let mock = support::mock("catalogue", 0, catalogue()).await;
+    let gw = support::gateway(SDL, &[&mock], &[]).await;
+    let (status, body) = gw.query("{ untyped { id } featured { id } }").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"untyped": null, "featured": {"id": "3"}})
+    );
+    let error = &body["errors"][0];
+    assert_eq!(error["path"], json!(["untyped"]));
+    assert_eq!(error["extensions"]["code"], "UPSTREAM_BAD_RESPONSE");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("__typename") && message.contains("Query.untyped"),
+        "{message}"
+    );
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+}
