@@ -18,6 +18,8 @@ use crate::telemetry::metrics::Metrics;
 use crate::telemetry::otel::{self, SPAN_TARGET};
 use crate::telemetry::timeline::{RecentTimelines, Timeline};
 use crate::upstream::Upstream;
+use crate::upstream::inflight::Inflight;
+use http::HeaderName;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -51,6 +53,27 @@ pub struct Gateway {
     pub recent: RecentTimelines,
     pub settings: ServerSettings,
     documents: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    /// Set when every upstream has `dedupe: true`: identical in-flight
+    /// queries then share one execution and its response.
+    pub(crate) coalesce: Option<Coalesce>,
+}
+
+/// Whole-operation coalescing. When every upstream dedupes, two identical
+/// queries in flight (same text, operation, variables, response type,
+/// timeline request, and every inbound header any binding reads) make the same
+/// upstream requests and get the same answer, so they share one execution.
+pub(crate) struct Coalesce {
+    /// Inbound headers that can change what a binding sends upstream.
+    vary: Vec<HeaderName>,
+    pub(crate) inflight: Inflight<Arc<SharedResponse>>,
+}
+
+/// A finished response, shareable between coalesced requests.
+#[derive(Debug)]
+pub(crate) struct SharedResponse {
+    pub(crate) status: http::StatusCode,
+    pub(crate) content_type: Option<http::HeaderValue>,
+    pub(crate) body: bytes::Bytes,
 }
 
 /// Why a document was refused before execution.
@@ -79,7 +102,14 @@ impl Gateway {
             .keys()
             .filter_map(|name| upstreams.get(name).cloned())
             .collect();
+        let coalesce = (!config.upstreams.is_empty()
+            && config.upstreams.values().all(|u| u.policies.dedupe))
+        .then(|| Coalesce {
+            vary: forwarded_headers(config),
+            inflight: Inflight::default(),
+        });
         Ok(Gateway {
+            coalesce,
             schema: built.schema,
             registry: built.registry,
             metrics: Arc::new(Metrics::new(upstreams.clone())),
@@ -88,6 +118,41 @@ impl Gateway {
             settings: config.server.clone(),
             documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
         })
+    }
+
+    /// The coalescing key of a query (`None` when coalescing is off or the
+    /// operation is a mutation): everything that can change its response.
+    pub(crate) fn coalesce_key(
+        &self,
+        request: &GraphqlRequest,
+        document: &ExecutableDocument,
+        headers: &HeaderMap,
+        variant: &str,
+    ) -> Option<crate::upstream::cache::CacheKey> {
+        let coalesce = self.coalesce.as_ref()?;
+        if operation_type(document, request.operation_name.as_deref()) != Some(OperationType::Query)
+        {
+            return None;
+        }
+        let mut identity = format!(
+            "{variant}\n{}\n{}\n{}",
+            request.operation_name.as_deref().unwrap_or_default(),
+            request.query,
+            request
+                .variables
+                .as_ref()
+                .map(|v| Value::Object(v.clone()).to_string())
+                .unwrap_or_default()
+        );
+        for name in &coalesce.vary {
+            for value in headers.get_all(name) {
+                identity.push('\n');
+                identity.push_str(name.as_str());
+                identity.push(':');
+                identity.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
+        }
+        Some(crate::upstream::cache::key("operation", &identity))
     }
 
     /// The client of upstream `name`: its cache (`cache.stats`) and guards.
@@ -267,6 +332,27 @@ fn missing_variables(
             )
         })
         .collect()
+}
+
+/// Every inbound header some binding forwards or reads.
+fn forwarded_headers(config: &Config) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = Vec::new();
+    let bindings = config.types.values().flat_map(|t| match t {
+        crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => {
+            o.fields.values().collect::<Vec<_>>()
+        }
+        _ => Vec::new(),
+    });
+    for field in bindings {
+        if let crate::config::FieldSource::Rest(binding) = &field.source {
+            for name in &binding.forward_headers {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// A short, stable id of the query text for spans.

@@ -4,7 +4,7 @@
 pub mod cache;
 mod client;
 pub mod guard;
-mod inflight;
+pub(crate) mod inflight;
 mod request;
 
 pub use client::{CacheStatus, Fetched, Upstream};
