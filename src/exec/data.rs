@@ -63,6 +63,8 @@ pub(crate) type Pending = Shared<BoxFuture<'static, FieldResult>>;
 pub(crate) enum Slot {
     Ready(FieldResult),
     Pending(Pending),
+    /// One element of a batched call shared by all items of a list.
+    Batched(super::run::BatchSlot),
 }
 
 impl Slot {
@@ -70,6 +72,7 @@ impl Slot {
         match self {
             Slot::Ready(result) => result.clone(),
             Slot::Pending(pending) => pending.clone().await,
+            Slot::Batched(slot) => slot.get().await,
         }
     }
 }

@@ -495,28 +495,46 @@ fn start_batch(
                 return Some(Slot::Ready(Ok(Resolved::fresh(Data::Null))));
             };
             let chunk = seen.get(&key).map_or(0, |i| i / batch.max_size);
-            let answer = chunks.get(chunk)?.clone();
-            let coordinate = plan.field.def.coordinate.clone();
-            let key_path = batch.key.join(".");
-            Some(Slot::Pending(
-                async move {
-                    let answer = answer.await?;
-                    match answer.items.get(&key) {
-                        Some(data) => Ok(Resolved {
-                            data: data.clone(),
-                            stale: answer.stale.clone(),
-                        }),
-                        None => Err(FieldError::new(
-                            ErrorCode::UpstreamBadResponse,
-                            format!("{coordinate}: the batched answer has no element with {key_path} = {key}"),
-                        )),
-                    }
-                }
-                .boxed()
-                .shared(),
-            ))
+            Some(Slot::Batched(BatchSlot {
+                answer: chunks.get(chunk)?.clone(),
+                key,
+                plan: plan.clone(),
+            }))
         })
         .collect()
+}
+
+/// One item's element of a batched call: the shared call and the item's key
+/// (no future of its own per item).
+#[derive(Debug)]
+pub(crate) struct BatchSlot {
+    answer: SharedBatch,
+    key: String,
+    plan: Arc<Plan>,
+}
+
+impl BatchSlot {
+    pub(crate) async fn get(&self) -> FieldResult {
+        let answer = self.answer.clone().await?;
+        match answer.items.get(&self.key) {
+            Some(data) => Ok(Resolved {
+                data: data.clone(),
+                stale: answer.stale.clone(),
+            }),
+            None => {
+                let key_path = batch_of(&self.plan)
+                    .map(|b| b.key.join("."))
+                    .unwrap_or_default();
+                Err(FieldError::new(
+                    ErrorCode::UpstreamBadResponse,
+                    format!(
+                        "{}: the batched answer has no element with {key_path} = {}",
+                        self.plan.field.def.coordinate, self.key
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// A batched call's elements, by key, each built (children started).

@@ -140,7 +140,16 @@ async fn resolve<'a>(
                 call: None,
                 span: state.span.clone(),
             };
-            run::execute(state, &plan, parent_json, &at, Arc::from(path.as_str())).await?
+            // Boxed: this path (no prefetched slot) is rare, and inlining
+            // the whole call would make every resolver's future large.
+            Box::pin(run::execute(
+                state,
+                &plan,
+                parent_json,
+                &at,
+                Arc::from(path.as_str()),
+            ))
+            .await?
         }
     };
     if let Some(stale) = &resolved.stale
