@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
 use crate::error::ErrorCode;
-use crate::gateway::{GraphqlRequest, Outcome, Refusal, SharedResponse};
+use crate::gateway::{Coalesce, GraphqlRequest, Outcome, Refusal, SharedResponse};
 use crate::server::AppState;
 
 pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -135,47 +135,34 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| matches!(v.trim(), "1" | "true"));
     let variant = format!("{rt:?} {timeline}");
-    if let Some(key) = app
+    let key = app
         .gateway
-        .coalesce_key(&request, &document, &headers, &variant)
-    {
-        return coalesced(app, key, rt, request, document, headers, started, timeline).await;
+        .coalesce_key(&request, &document, &headers, &variant);
+    let gateway = app.gateway.clone();
+    let execution = async move {
+        let outcome = gateway
+            .execute(request, &document, headers, started, timeline)
+            .await;
+        respond(rt, outcome)
+    };
+    match (&app.gateway.coalesce, key) {
+        (Some(coalesce), Some(key)) => coalesced(coalesce, key, rt, execution).await,
+        _ => execution.await,
     }
-    let outcome = app
-        .gateway
-        .execute(request, &document, headers, started, timeline)
-        .await;
-    respond(rt, outcome)
 }
 
-/// Joins an identical query already executing, or executes this one for all
+/// Joins an identical query already executing, or runs `execution` for all
 /// who join it (every upstream has `dedupe: true`).
-#[allow(clippy::too_many_arguments)]
 async fn coalesced(
-    app: &AppState,
+    coalesce: &Coalesce,
     key: crate::upstream::cache::CacheKey,
     rt: ResponseType,
-    request: GraphqlRequest,
-    document: std::sync::Arc<async_graphql::parser::types::ExecutableDocument>,
-    headers: HeaderMap,
-    started: Instant,
-    timeline: bool,
+    execution: impl std::future::Future<Output = Response> + Send + 'static,
 ) -> Response {
-    let Some(coalesce) = &app.gateway.coalesce else {
-        return http_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            rt,
-            "coalescing is off".to_owned(),
-        );
-    };
-    let gateway = app.gateway.clone();
     let (shared, _joined) = coalesce
         .inflight
         .run(key, async move {
-            let outcome = gateway
-                .execute(request, &document, headers, started, timeline)
-                .await;
-            let (parts, body) = respond(rt, outcome).into_parts();
+            let (parts, body) = execution.await.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .unwrap_or_default();
