@@ -3,10 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -15,7 +13,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_tributary");
 /// Generous: the machine is shared with other builds.
 const START_LIMIT: Duration = Duration::from_secs(30);
 const STOP_LIMIT: Duration = Duration::from_secs(10);
-const LISTENING: &str = "tributary listening on http://";
 
 /// A valid schema; the bad ones below are small edits of it.
 const GOOD: &str = r#"schema
@@ -294,54 +291,16 @@ fn check_fails_when_any_file_fails_and_names_each() {
 
 /// A `tributary` process serving HTTP; killed if the test ends early.
 struct Server {
-    child: Child,
+    process: support::Process,
     url: String,
-    /// Its stderr (logs), shown when something goes wrong.
-    log: PathBuf,
-    _log_dir: support::TempDir,
 }
 
 impl Server {
     /// Starts `tributary ARGS` and waits for its listening line.
-    fn start(mut command: Command) -> Server {
-        let log_dir = support::fresh_dir("cli-log");
-        let log = log_dir.join("stderr.log");
-        let log_file = std::fs::File::create(&log).expect("log file is created");
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("tributary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let line = first.recv_timeout(START_LIMIT);
-        let mut server = Server {
-            child,
-            url: String::new(),
-            log,
-            _log_dir: log_dir,
-        };
-        let line = line.unwrap_or_else(|_| {
-            panic!(
-                "no listening line within {START_LIMIT:?}; exit status {:?}; stderr:\n{}",
-                server.child.try_wait(),
-                server.log()
-            )
-        });
-        let addr = line
-            .strip_prefix(LISTENING)
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-        server.url = format!("http://{addr}");
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    fn start(command: Command) -> Server {
+        let mut process = support::Process::spawn(command, "cli-log");
+        let url = process.listening_url();
+        Server { process, url }
     }
 
     fn port(&self) -> u16 {
@@ -363,33 +322,8 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(kill.success(), "kill -TERM {pid} failed");
-        let started = Instant::now();
-        while started.elapsed() < STOP_LIMIT {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "tributary did not stop within {STOP_LIMIT:?} of SIGTERM; stderr:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn terminate(self) -> ExitStatus {
+        self.process.terminate()
     }
 }
 
@@ -462,7 +396,7 @@ fn serve_refuses_an_invalid_schema_without_listening() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(!stdout.contains(LISTENING), "{stdout}");
+    assert!(!stdout.contains(support::LISTENING), "{stdout}");
     assert!(
         stderr.contains(&format!("{path}:2:")) && stderr.contains("is not a duration"),
         "{stderr}"

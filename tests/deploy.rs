@@ -9,11 +9,10 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, PoisonError, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -22,9 +21,6 @@ use tributary::demo::SEED;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tributary");
 /// Generous: the machine is shared with other builds.
-const START_LIMIT: Duration = Duration::from_secs(30);
-const STOP_LIMIT: Duration = Duration::from_secs(10);
-const LISTENING: &str = "tributary listening on http://";
 const PRODUCT_PAGE: &str = r#"{ product(id: "42") { id details { name } price { currency } stock { inStock } recommendations { productId product { name } } shipping { carrier } } }"#;
 
 // ---------------------------------------------------------------- files
@@ -1153,88 +1149,21 @@ fn k8s_config_map_sets_every_upstream_url_the_schema_reads() {
 
 // ------------------------------------------------------------ processes
 
-/// A `tributary` process; killed if the test ends early.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: PathBuf,
-    _log_dir: support::TempDir,
-}
-
-impl Process {
-    fn start(args: &[String], env: &BTreeMap<String, String>) -> Process {
-        let log_dir = support::fresh_dir("deploy-log");
-        let log = log_dir.join("stderr.log");
-        let log_file = std::fs::File::create(&log).expect("log file is created");
-        let mut command = Command::new(BIN);
-        command.args(args).current_dir(root());
-        for name in [
-            "TRIBUTARY_LISTEN",
-            "TRIBUTARY_GRAPHIQL_ASSETS",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        ] {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .envs(env)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("tributary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        Process {
-            child,
-            lines,
-            log,
-            _log_dir: log_dir,
-        }
+/// Starts `tributary ARGS` with `env` (none of the deploy-relevant variables
+/// inherited from this process).
+fn start_process(args: &[String], env: &BTreeMap<String, String>) -> support::Process {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(root());
+    for name in [
+        "TRIBUTARY_LISTEN",
+        "TRIBUTARY_GRAPHIQL_ASSETS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ] {
+        command.env_remove(name);
     }
-
-    /// The next line of stdout.
-    fn line(&mut self) -> String {
-        self.lines.recv_timeout(START_LIMIT).unwrap_or_else(|_| {
-            panic!(
-                "no output within {START_LIMIT:?}; exit status {:?}; stderr:\n{}",
-                self.child.try_wait(),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )
-        })
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(kill.success(), "kill -TERM {pid} failed");
-        let started = Instant::now();
-        while started.elapsed() < STOP_LIMIT {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("tributary did not stop within {STOP_LIMIT:?} of SIGTERM");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    command.envs(env).env("RUST_LOG", "warn");
+    support::Process::spawn(command, "deploy-log")
 }
 
 /// A base port with `count` free ports from it, on every interface, not
@@ -1265,7 +1194,7 @@ fn free_ports(count: u16) -> u16 {
 }
 
 /// Reads the upstreams' start-up lines: `(name, url)` in order.
-fn upstream_lines(process: &mut Process) -> Vec<(String, String)> {
+fn upstream_lines(process: &mut support::Process) -> Vec<(String, String)> {
     (0..SEED.len())
         .map(|_| {
             let line = process.line();
@@ -1313,7 +1242,7 @@ async fn graphql(url: &str, query: &str) -> Json {
 #[tokio::test]
 async fn upstreams_serve_the_demo_services_on_fixed_ports_until_sigterm() {
     let base = free_ports(SEED.len() as u16);
-    let mut upstreams = Process::start(
+    let mut upstreams = start_process(
         &[
             "upstreams".to_owned(),
             "--base-port".to_owned(),
@@ -1370,7 +1299,7 @@ async fn the_compose_wiring_serves_the_product_page() {
         .expect("--base-port");
     let compose_base = port(&upstream_args[at + 1]);
     upstream_args[at + 1] = base.to_string();
-    let mut upstreams = Process::start(&upstream_args, &BTreeMap::new());
+    let mut upstreams = start_process(&upstream_args, &BTreeMap::new());
     upstream_lines(&mut upstreams);
 
     let gateway = service(&compose, "gateway");
@@ -1405,11 +1334,11 @@ async fn the_compose_wiring_serves_the_product_page() {
         env.insert(name, value);
     }
     let schema = gateway_schema(gateway);
-    let mut gateway = Process::start(&["serve".to_owned(), schema.display().to_string()], &env);
+    let mut gateway = start_process(&["serve".to_owned(), schema.display().to_string()], &env);
     let line = gateway.line();
     let url = format!(
         "http://{}",
-        line.strip_prefix(LISTENING)
+        line.strip_prefix(support::LISTENING)
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
     );
 

@@ -21,9 +21,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,11 +38,6 @@ use serde_json::{Value, json};
 use tributary::demo::Fault;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tributary");
-/// Generous: the machine is shared with other builds.
-const START_LIMIT: Duration = Duration::from_secs(30);
-const STOP_LIMIT: Duration = Duration::from_secs(15);
-const LISTENING: &str = "tributary listening on http://";
-
 /// The W3C example ids: the client's trace and the client's own span.
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -350,18 +343,14 @@ fn parse_traceparent(value: &str) -> (String, String) {
 // The gateway as a process.
 
 struct Gateway {
-    child: Child,
+    process: support::Process,
     url: String,
-    log: PathBuf,
-    _dir: support::TempDir,
 }
 
 impl Gateway {
     /// Starts `tributary ARGS` with `env` (and no inherited `OTEL_*` or
     /// `TRIBUTARY_*` variable) and waits for its listening line.
     async fn start(args: &[&str], env: &[(&'static str, String)]) -> Gateway {
-        let dir = support::fresh_dir("tracing");
-        let log = dir.join("stderr.log");
         let mut command = Command::new(BIN);
         command
             .args(args)
@@ -376,44 +365,19 @@ impl Gateway {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file is created"))
-            .spawn()
-            .expect("tributary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (lines, first) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let line = tokio::task::spawn_blocking(move || first.recv_timeout(START_LIMIT))
-            .await
-            .expect("the waiting thread does not panic");
-        let mut gateway = Gateway {
-            child,
-            url: String::new(),
-            log,
-            _dir: dir,
-        };
-        let line = line.unwrap_or_else(|_| {
-            panic!(
-                "no listening line within {START_LIMIT:?}; exit status {:?}; stderr:\n{}",
-                gateway.child.try_wait(),
-                gateway.log()
-            )
-        });
-        let addr = line
-            .strip_prefix(LISTENING)
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-        gateway.url = format!("http://{addr}");
-        gateway
+        let mut process = support::Process::spawn(command, "tracing");
+        // Waiting blocks a thread: not the runtime's, which runs the receiver.
+        let (process, url) = tokio::task::spawn_blocking(move || {
+            let url = process.listening_url();
+            (process, url)
+        })
+        .await
+        .expect("the waiting thread does not panic");
+        Gateway { process, url }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// POSTs `query` with `headers`; returns the JSON body (status 200).
@@ -438,33 +402,8 @@ impl Gateway {
     }
 
     /// SIGTERM, then waits (without blocking the receiver) for the exit.
-    async fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(kill.success(), "kill -TERM {pid} failed");
-        let started = Instant::now();
-        while started.elapsed() < STOP_LIMIT {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "tributary did not stop within {STOP_LIMIT:?} of SIGTERM; stderr:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    async fn terminate(self) -> ExitStatus {
+        self.process.terminate_async().await
     }
 }
 

@@ -344,3 +344,133 @@ pub async fn gateway_with_handle(
         .expect("client builds");
     (TestGateway { running, client }, gateway)
 }
+
+/// How long a spawned `tributary` may take to print its first line.
+pub const PROCESS_START_LIMIT: Duration = Duration::from_secs(30);
+/// How long it may take to exit after SIGTERM.
+pub const PROCESS_STOP_LIMIT: Duration = Duration::from_secs(15);
+/// The line `serve`/`demo` print once bound.
+pub const LISTENING: &str = "tributary listening on http://";
+
+/// A spawned `tributary` process: stdout read line by line, stderr kept in a
+/// log file (shown when something goes wrong); killed if the test ends early.
+pub struct Process {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl Process {
+    /// Spawns `command` (its stdout and stderr are taken over).
+    pub fn spawn(mut command: std::process::Command, name: &str) -> Process {
+        use std::io::BufRead;
+        let dir = fresh_dir(name);
+        let log = dir.join("stderr.log");
+        let log_file = std::fs::File::create(&log).expect("log file is created");
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("tributary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = send.send(line);
+            }
+        });
+        Process {
+            child,
+            lines,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The next line of stdout.
+    pub fn line(&mut self) -> String {
+        match self.lines.recv_timeout(PROCESS_START_LIMIT) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "no output within {PROCESS_START_LIMIT:?}; exit status {:?}; stderr:\n{}",
+                self.child.try_wait(),
+                self.log()
+            ),
+        }
+    }
+
+    /// Waits for the listening line; returns `http://ADDR`.
+    pub fn listening_url(&mut self) -> String {
+        let line = self.line();
+        let addr = line
+            .strip_prefix(LISTENING)
+            .unwrap_or_else(|| panic!("unexpected first line: {line}\nstderr:\n{}", self.log()));
+        format!("http://{addr}")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal_term(&self) {
+        let pid = self.child.id().to_string();
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(kill.success(), "kill -TERM {pid} failed");
+    }
+
+    /// The exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("waitable")
+    }
+
+    /// Sends SIGTERM and waits for the exit (blocking this thread).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        let started = std::time::Instant::now();
+        while started.elapsed() < PROCESS_STOP_LIMIT {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "tributary did not stop within {PROCESS_STOP_LIMIT:?} of SIGTERM; stderr:\n{}",
+            self.log()
+        );
+    }
+
+    /// Sends SIGTERM and waits for the exit without blocking the runtime
+    /// (tasks of the test, e.g. a receiver, keep running meanwhile).
+    pub async fn terminate_async(mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        let started = std::time::Instant::now();
+        while started.elapsed() < PROCESS_STOP_LIMIT {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "tributary did not stop within {PROCESS_STOP_LIMIT:?} of SIGTERM; stderr:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
