@@ -12,12 +12,8 @@
 // failure or after STATUS_TIMEOUT_MS (default 30000) in all.
 //
 // Any request to a host other than 127.0.0.1 / localhost / [::1] fails the run: the
-// page is plain HTML and SVG and needs nothing from the network.
-// Chromium: CHROMIUM (default /usr/bin/chromium), with a fresh profile in a temp dir.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+// page is plain HTML and SVG and needs nothing from the network (browser.mjs).
+import { offlineRun } from './browser.mjs';
 
 const url = process.argv[2];
 if (!url || !/^https?:\/\//.test(url)) {
@@ -25,96 +21,25 @@ if (!url || !/^https?:\/\//.test(url)) {
   process.exit(2);
 }
 const expected = (process.env.STATUS_UPSTREAMS || '').split(',').map((s) => s.trim()).filter(Boolean);
-const screenshot = process.env.STATUS_SCREENSHOT || '';
-const timeoutMs = Number(process.env.STATUS_TIMEOUT_MS || 30_000);
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const deadline = Date.now() + timeoutMs - Math.min(3_000, timeoutMs / 5);
-const remaining = () => Math.max(1, deadline - Date.now());
-
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const LOCAL_SCHEMES = new Set(['data:', 'blob:', 'about:']);
-const foreign = [];
-const diagnostics = [];
-let context;
-let page;
-let step = 'starting';
-let finishing = false;
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'status-chromium-'));
-
-async function finish(code, message) {
-  if (finishing) return;
-  finishing = true;
-  if (code !== 0) console.error(`status: FAILED while ${step}: ${message}`);
-  if (foreign.length) {
-    console.error('status: requests to non-local hosts (the page must not need the network):');
-    for (const u of foreign) console.error(`  ${u}`);
-  }
-  if (code !== 0 && diagnostics.length) {
-    console.error('status: browser messages:');
-    for (const d of diagnostics.slice(-20)) console.error(`  ${d}`);
-  }
-  if (page && screenshot) {
-    await page.screenshot({ path: screenshot, fullPage: true, timeout: 5_000 }).catch((e) =>
-      console.error(`status: screenshot failed: ${e.message}`));
-  }
-  await context?.close().catch(() => {});
-  try {
-    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
-  } catch { /* a leftover temp dir is not worth failing for */ }
-  if (code === 0) console.log(message);
-  process.exit(code);
-}
-
-setTimeout(() => {
-  finish(1, `timed out after ${timeoutMs} ms`).catch(() => process.exit(1));
-  setTimeout(() => process.exit(1), 5_000).unref();
-}, timeoutMs).unref();
+const run = offlineRun('status', {
+  timeoutMs: Number(process.env.STATUS_TIMEOUT_MS || 30_000),
+  screenshot: process.env.STATUS_SCREENSHOT || '',
+  fullPage: true,
+});
 
 try {
   if (!expected.length) throw new Error('STATUS_UPSTREAMS names no upstream');
-  step = 'launching chromium';
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    timeout: remaining(),
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
-    ],
-  });
-  const isLocal = (u) => LOCAL_SCHEMES.has(u.protocol) || LOCAL_HOSTS.has(u.hostname);
-  const onForeign = (method, u) => {
-    if (!foreign.includes(`${method} ${u}`)) foreign.push(`${method} ${u}`);
-    finish(1, `request to a non-local host: ${u}`);
-  };
-  await context.route((u) => !isLocal(u), (route) => {
-    onForeign(route.request().method(), route.request().url());
-    return route.abort('blockedbyclient').catch(() => {});
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  const scriptErrors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') diagnostics.push(`console.${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => {
-    scriptErrors.push(e.message);
-    diagnostics.push(`page error: ${e.message}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) diagnostics.push(`HTTP ${r.status()}: ${r.url()}`);
-  });
+  const page = await run.launch();
 
-  step = `opening ${url}`;
-  const response = await page.goto(url, { waitUntil: 'load', timeout: remaining() });
+  run.step = `opening ${url}`;
+  const response = await page.goto(url, { waitUntil: 'load', timeout: run.remaining() });
   if (!response || response.status() !== 200) {
     throw new Error(`HTTP ${response?.status()} for ${url}`);
   }
   const contentType = response.headers()['content-type'] || '';
   if (!contentType.startsWith('text/html')) throw new Error(`content-type ${contentType}`);
 
-  step = 'reading the upstream table';
+  run.step = 'reading the upstream table';
   const rows = await page.$$eval('#upstreams tr[data-upstream]', (trs) => trs.map((tr) => ({
     name: tr.dataset.upstream,
     cells: [...tr.cells].map((td) => td.textContent.trim()),
@@ -130,7 +55,7 @@ try {
   }
   const headers = await page.$$eval('#upstreams thead th', (ths) => ths.map((th) => th.textContent.trim()));
 
-  step = 'measuring the waterfalls';
+  run.step = 'measuring the waterfalls';
   const waterfalls = await page.$$eval('svg.waterfall', (svgs) => svgs.map((svg) => {
     const box = svg.getBoundingClientRect();
     const bars = [...svg.querySelectorAll('rect')].map((rect) => {
@@ -157,9 +82,9 @@ try {
       if (!b.fill || b.fill === 'none') throw new Error(`waterfall ${i} bar ${j} has no fill`);
     });
   });
-  if (scriptErrors.length) throw new Error(`script errors: ${scriptErrors.join('; ')}`);
+  if (run.scriptErrors.length) throw new Error(`script errors: ${run.scriptErrors.join('; ')}`);
 
-  step = 'finishing';
+  run.step = 'finishing';
   const summary = {
     upstreams: rows,
     headers,
@@ -169,7 +94,7 @@ try {
       labels: w.labels,
     })),
   };
-  await finish(0, JSON.stringify(summary));
+  await run.finish(0, JSON.stringify(summary));
 } catch (e) {
-  await finish(1, e.message);
+  await run.finish(1, e.message);
 }
