@@ -22,7 +22,8 @@ if (!url || !/^https?:\/\//.test(url)) {
   process.exit(2);
 }
 const query = process.env.GRAPHIQL_QUERY || '{ __typename }';
-const expect = process.env.GRAPHIQL_EXPECT || '"data": {';
+// One or more strings, one per line, that must all appear in the result pane.
+const expect = (process.env.GRAPHIQL_EXPECT || '"data": {').split('\n').filter(Boolean);
 const run = offlineRun('graphiql', {
   timeoutMs: Number(process.env.GRAPHIQL_TIMEOUT_MS || 30_000),
   screenshot: process.env.GRAPHIQL_SCREENSHOT || '',
@@ -63,7 +64,7 @@ try {
     return cm ? cm.getValue() : (document.querySelector('.graphiql-response')?.textContent ?? '');
   })()`;
   try {
-    await page.waitForFunction(`${resultText}.includes(${JSON.stringify(expect)})`, null,
+    await page.waitForFunction(`${JSON.stringify(expect)}.every((e) => ${resultText}.includes(e))`, null,
       { timeout: run.remaining() });
   } catch (e) {
     const got = await page.evaluate(resultText).catch(() => '');
