@@ -34,6 +34,15 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// The operation type is not allowed over this HTTP method.
     MethodNotAllowed,
+    /// The operation, as it ran, resolved more objects and list items than
+    /// `maxCost`, or planned more calls than `maxUpstreamCalls`: it was
+    /// stopped. (A document whose measure exceeds a limit before execution
+    /// is a validation failure.)
+    OperationLimitExceeded,
+    /// The request ran longer than `maxRequestTime` and was dropped.
+    RequestTimeout,
+    /// The response would be larger than `maxResponseBytes`.
+    ResponseTooLarge,
     /// A bug: something the gateway believed impossible happened.
     InternalError,
 }
@@ -53,6 +62,9 @@ impl ErrorCode {
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::OperationLimitExceeded => "OPERATION_LIMIT_EXCEEDED",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -74,6 +86,9 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::OperationLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ResponseTooLarge => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -150,7 +150,9 @@ async fn serve(config: Config, http: HttpArgs, demo: Option<demo::Demo>) -> Resu
             "GraphiQL: http://{addr}/  (the default query is the product page: five upstream calls at once)"
         );
     }
-    server::run(listener, server::app(state), server::shutdown_signal())
+    let connections = config.server.connections.clone();
+    let shutdown = server::shutdown_within(connections.shutdown_grace);
+    server::run(listener, server::app(state), connections, shutdown)
         .await
         .map_err(|e| e.to_string())?;
     drop(demo);

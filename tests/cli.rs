@@ -360,6 +360,58 @@ async fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     );
 }
 
+/// A request that hangs on its upstream cannot keep the process alive past
+/// `shutdownGrace` after SIGTERM.
+#[tokio::test]
+async fn sigterm_stops_within_the_grace_period_even_with_a_hanging_request() {
+    let hang = support::mock(
+        "hang",
+        0,
+        axum::Router::new().route(
+            "/hang",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                "late"
+            }),
+        ),
+    )
+    .await;
+    let dir = support::fresh_dir("cli");
+    let sdl = format!(
+        r#"schema @server(shutdownGrace: "500ms", maxRequestTime: "120s")
+  @upstream(name: "hang", url: "{}", timeout: "120s", readTimeout: "120s") {{ query: Query }}
+type Query {{ hang: String @rest(upstream: "hang", path: "/hang") }}
+"#,
+        hang.url()
+    );
+    let schema = write_schema(&dir, "grace", &sdl);
+    let path = schema.to_str().expect("UTF-8 temp path");
+    let server = Server::start(tributary(&["serve", path, "--listen", "127.0.0.1:0"]));
+    let url = format!("{}/graphql", server.url);
+    let hanging = tokio::spawn(async move {
+        client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ hang }"}"#)
+            .send()
+            .await
+    });
+    // The request has reached the upstream.
+    let reached = Instant::now();
+    while hang.state.count() == 0 && reached.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hang.state.count(), 1);
+    let started = Instant::now();
+    let status = server.terminate();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?} to stop ({status})",
+        started.elapsed()
+    );
+    hanging.abort();
+}
+
 #[tokio::test]
 async fn serve_reads_the_address_from_tributary_listen() {
     let dir = support::fresh_dir("cli");

@@ -466,7 +466,8 @@ async fn max_complexity_refuses_costlier_queries_before_calling_upstreams() {
     let users = users_upstream().await;
     let gw = users_gateway(&users, "maxComplexity: 4").await;
 
-    // One point per field: user + id + name + friendId = 4.
+    // One point per field: user + id + name + friendId = 4 (`maxComplexity`
+    // is the older name of `maxCost`).
     let (status, body) = gw.query(r#"{ user(id: "1") { id name friendId } }"#).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["user"]["friendId"], "2", "{body}");
@@ -486,7 +487,7 @@ async fn max_complexity_refuses_costlier_queries_before_calling_upstreams() {
     assert!(
         json["errors"][0]["message"]
             .as_str()
-            .is_some_and(|m| m.to_lowercase().contains("complex")),
+            .is_some_and(|m| m.contains("costs 6, more than maxCost (4)")),
         "{json}"
     );
     assert_eq!(

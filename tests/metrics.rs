@@ -18,7 +18,7 @@ const SCHEMA: &str = r#"
 schema
   @upstream(name: "catalogue", url: "${CATALOGUE_URL}", cache: { ttl: "60s" })
   @upstream(name: "pricing", url: "${PRICING_URL}", retry: false,
-            breaker: { consecutiveFailures: 2, openFor: "60s" })
+            breaker: { consecutiveFailures: 2, openFor: "60s", failureStatuses: [500] })
 { query: Query }
 
 type Query { product(id: ID!): Product }

@@ -1,6 +1,7 @@
 //! SDL text -> [`Config`], collecting every diagnostic on the way.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 use std::{path::Path, sync::Arc};
 
 use async_graphql::parser::types::{
@@ -17,8 +18,8 @@ use super::env::{EnvLookup, interpolate};
 use super::policy::{self, POLICY_ARGS};
 use super::{
     ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef,
-    FieldSource, InputDef, ObjectDef, OnError, Policies, RedisTier, RestBinding, ScalarDef,
-    ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
+    FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier, RestBinding,
+    ScalarDef, ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
@@ -41,16 +42,32 @@ const UPSTREAM_ARGS: [&str; 17] = [
     "maxConcurrent",
     "queueTimeout",
 ];
-const SERVER_ARGS: [&str; 6] = [
+const SERVER_ARGS: [&str; 21] = [
     "timeline",
     "maxBodyBytes",
     "maxDepth",
+    "maxCost",
     "maxComplexity",
+    "defaultListSize",
+    "maxUpstreamCalls",
+    "maxAliases",
+    "maxRootFields",
+    "maxRequestTime",
+    "maxResponseBytes",
+    "documentCacheBytes",
     "introspection",
     "graphiql",
+    "headerReadTimeout",
+    "bodyReadTimeout",
+    "idleTimeout",
+    "maxConnections",
+    "connectionWait",
+    "http2MaxStreams",
+    "shutdownGrace",
 ];
-const REST_ARGS: [&str; 12] = [
+const REST_ARGS: [&str; 13] = [
     "batch",
+    "tripsBreaker",
     "upstream",
     "path",
     "method",
@@ -309,22 +326,76 @@ impl Loader<'_> {
 
     fn server(&mut self, directive: &Positioned<ConstDirective>, server: &mut ServerSettings) {
         let args = DirectiveArgs::new(directive, &SERVER_ARGS, &mut self.diags);
-        if let Some(v) = args.usize("maxBodyBytes", &mut self.diags) {
+        let diags = &mut self.diags;
+        let count = |key: &str, diags: &mut Vec<Diagnostic>| args.usize(key, diags);
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        if let Some(v) = count("maxBodyBytes", diags) {
             server.max_body_bytes = v;
         }
-        if let Some(v) = args.usize("maxDepth", &mut self.diags) {
+        if let Some(v) = count("maxDepth", diags) {
             server.max_depth = v;
         }
-        if let Some(v) = args.usize("maxComplexity", &mut self.diags) {
-            server.max_complexity = v;
+        // `maxComplexity` is the older name of `maxCost`.
+        if let Some(v) = count("maxComplexity", diags) {
+            server.max_cost = wide(v);
         }
-        if let Some(v) = args.bool("introspection", &mut self.diags) {
+        if let Some(v) = count("maxCost", diags) {
+            server.max_cost = wide(v);
+        }
+        if let Some(v) = count("defaultListSize", diags) {
+            server.default_list_size = wide(v);
+        }
+        if let Some(v) = count("maxUpstreamCalls", diags) {
+            server.max_upstream_calls = wide(v);
+        }
+        if let Some(v) = count("maxAliases", diags) {
+            server.max_aliases = v;
+        }
+        if let Some(v) = count("maxRootFields", diags) {
+            server.max_root_fields = v;
+        }
+        if let Some(v) = count("maxResponseBytes", diags) {
+            server.max_response_bytes = v;
+        }
+        if let Some(v) = count("documentCacheBytes", diags) {
+            server.document_cache_bytes = wide(v);
+        }
+        if let Some(v) = count("maxConnections", diags) {
+            server.connections.max_connections = Some(v);
+        }
+        if let Some(v) = count("http2MaxStreams", diags) {
+            server.connections.http2_max_streams = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        let connections = &mut server.connections;
+        let durations: [(&str, &mut Duration); 6] = [
+            ("maxRequestTime", &mut server.max_request_time),
+            ("headerReadTimeout", &mut connections.header_read_timeout),
+            ("bodyReadTimeout", &mut connections.body_read_timeout),
+            ("idleTimeout", &mut connections.idle_timeout),
+            ("connectionWait", &mut connections.connection_wait),
+            ("shutdownGrace", &mut connections.shutdown_grace),
+        ];
+        for (key, slot) in durations {
+            if let Some(value) = args.get(key)
+                && let Some(d) = policy::duration(key, &value.node, value.pos, diags)
+            {
+                if d.is_zero() && key != "connectionWait" {
+                    diags.push(Diagnostic {
+                        pos: value.pos,
+                        message: format!("`{key}` on @server must be longer than 0"),
+                    });
+                } else {
+                    *slot = d;
+                }
+            }
+        }
+        if let Some(v) = args.bool("introspection", diags) {
             server.introspection = v;
         }
-        if let Some(v) = args.bool("graphiql", &mut self.diags) {
+        if let Some(v) = args.bool("graphiql", diags) {
             server.graphiql = v;
         }
-        if let Some(v) = args.bool("timeline", &mut self.diags) {
+        if let Some(v) = args.bool("timeline", diags) {
             server.timeline = v;
         }
     }
@@ -408,6 +479,14 @@ impl Loader<'_> {
             }
         }
         let forward_headers = self.header_names(&args, "forwardHeaders");
+        let static_names: Vec<&HeaderName> = headers.iter().map(|(n, _)| n).collect();
+        self.check_header_sources(
+            directive.pos,
+            &format!("upstream `{}`", name.map_or("?", |(n, _)| n)),
+            url.as_ref(),
+            &[&static_names],
+            &forward_headers,
+        );
         Some(UpstreamConfig {
             name: name?.0.to_owned(),
             url: url?,
@@ -418,6 +497,43 @@ impl Loader<'_> {
             max_response_bytes,
             pool_max_idle,
         })
+    }
+
+    /// A header may come from one place only: sent twice upstream, the
+    /// receiver picks one (or joins them), and with credentials that can be
+    /// the wrong caller's. `sent` are the groups of headers written by the
+    /// schema (a binding's templates, the upstream's fixed headers);
+    /// `forwarded` come from the client. URL userinfo is an `Authorization`.
+    fn check_header_sources(
+        &mut self,
+        pos: Pos,
+        what: &str,
+        url: Option<&Url>,
+        sent: &[&[&HeaderName]],
+        forwarded: &[HeaderName],
+    ) {
+        let mut seen: Vec<&HeaderName> = Vec::new();
+        for group in sent {
+            for name in group.iter().copied() {
+                if seen.contains(&name) {
+                    self.error(pos, format!("{what} sends header `{name}` twice: from its @rest `headers` and its upstream's `headers`; keep one"));
+                }
+                if forwarded.contains(name) {
+                    self.error(pos, format!("{what} both sends header `{name}` and forwards the client's `{name}`: upstream it would arrive twice; keep one"));
+                }
+                seen.push(name);
+            }
+        }
+        let userinfo = url.is_some_and(|u| !u.username().is_empty() || u.password().is_some());
+        if userinfo {
+            let authorization = http::header::AUTHORIZATION;
+            if forwarded.contains(&authorization) {
+                self.error(pos, format!("{what}: the upstream URL carries credentials (user:password@) and the client's `authorization` is forwarded too; upstream it would arrive twice; keep one"));
+            }
+            if seen.contains(&&authorization) {
+                self.error(pos, format!("{what}: the upstream URL carries credentials (user:password@) and an `authorization` header is sent too; keep one"));
+            }
+        }
     }
 
     fn header_names(&mut self, args: &DirectiveArgs<'_>, key: &str) -> Vec<HeaderName> {
@@ -581,6 +697,7 @@ impl Loader<'_> {
         let mut from = None;
         let mut on_error = None;
         let mut cache = None;
+        let mut list_size = None;
         for d in &node.directives {
             match d.node.name.node.as_str() {
                 "rest" => {
@@ -592,11 +709,12 @@ impl Loader<'_> {
                 "from" => from = Some(d),
                 "onError" => on_error = Some(d),
                 "cache" => cache = Some(d),
+                "listSize" => list_size = self.list_size(d, &coordinate, &node.ty.node, &args),
                 name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
                 other => self.error(
                     d.pos,
                     format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest, @from, @cache or @onError"
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @from, @cache, @onError or @listSize"
                     ),
                 ),
             }
@@ -657,6 +775,7 @@ impl Loader<'_> {
         };
         FieldDef {
             on_error,
+            list_size,
             coordinate,
             pos: field.pos,
             name: node.name.node.to_string(),
@@ -665,6 +784,58 @@ impl Loader<'_> {
             args,
             source,
         }
+    }
+
+    /// `@listSize(assumedSize:, slicingArguments:)` on a list field.
+    fn list_size(
+        &mut self,
+        directive: &Positioned<ConstDirective>,
+        coordinate: &str,
+        ty: &Type,
+        args: &[ArgDef],
+    ) -> Option<ListSize> {
+        let reader = DirectiveArgs::new(
+            directive,
+            &["assumedSize", "slicingArguments"],
+            &mut self.diags,
+        );
+        if !matches!(ty.base, BaseType::List(_)) {
+            self.error(
+                directive.pos,
+                format!("@listSize on `{coordinate}`: the field is not a list"),
+            );
+            return None;
+        }
+        let assumed = reader
+            .usize("assumedSize", &mut self.diags)
+            .map(|n| u64::try_from(n).unwrap_or(u64::MAX));
+        let mut slicing = Vec::new();
+        for (name, pos) in reader.strings("slicingArguments", &mut self.diags) {
+            match args.iter().find(|a| a.name.as_str() == name) {
+                Some(arg) if matches!(&arg.ty.base, BaseType::Named(n) if n == "Int") => {
+                    slicing.push(name.to_owned())
+                }
+                Some(arg) => self.error(
+                    pos,
+                    format!(
+                        "@listSize on `{coordinate}`: slicing argument `{name}` is `{}`, not Int",
+                        arg.ty
+                    ),
+                ),
+                None => self.error(
+                    pos,
+                    format!("@listSize on `{coordinate}`: the field has no argument `{name}`"),
+                ),
+            }
+        }
+        if assumed.is_none() && slicing.is_empty() {
+            self.error(
+                directive.pos,
+                format!("@listSize on `{coordinate}` needs `assumedSize` or `slicingArguments`"),
+            );
+            return None;
+        }
+        Some(ListSize { assumed, slicing })
     }
 
     fn arg(
@@ -751,7 +922,12 @@ impl Loader<'_> {
             .as_ref()
             .map(|u| u.forward_headers.clone())
             .unwrap_or_default();
-        forward_headers.extend(self.header_names(&args, "forwardHeaders"));
+        // Listed on both the upstream and the field: forwarded once.
+        for name in self.header_names(&args, "forwardHeaders") {
+            if !forward_headers.contains(&name) {
+                forward_headers.push(name);
+            }
+        }
 
         let mut templates: Vec<(Template, Pos)> = Vec::new();
         let path = match args.required_string("path", &mut self.diags) {
@@ -822,6 +998,17 @@ impl Loader<'_> {
                 self.check_expr(expr, *pos, field, &forward_headers);
             }
         }
+        if let Some(up) = &upstream {
+            let templated: Vec<&HeaderName> = headers.iter().map(|(n, _)| n).collect();
+            let fixed: Vec<&HeaderName> = up.headers.iter().map(|(n, _)| n).collect();
+            self.check_header_sources(
+                directive.pos,
+                &format!("`{}`", field.coordinate),
+                Some(&up.url),
+                &[&templated, &fixed],
+                &forward_headers,
+            );
+        }
         let timeout = args
             .get("timeout")
             .and_then(|v| policy::duration("timeout", &v.node, v.pos, &mut self.diags));
@@ -859,7 +1046,9 @@ impl Loader<'_> {
             Some(ConstValue::String(p)) => p.clone(),
             _ => String::new(),
         };
+        let trips_breaker = args.bool("tripsBreaker", &mut self.diags).unwrap_or(true);
         Some(RestBinding {
+            trips_breaker,
             path_template,
             cache_ttl,
             batch,

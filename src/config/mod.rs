@@ -60,15 +60,33 @@ pub struct RedisTier {
     pub prefix: String,
 }
 
-/// Gateway-wide settings from `schema @server(...)`.
+/// Gateway-wide settings from `schema @server(...)`: what one request, one
+/// connection and the whole process may cost (README, "Security and limits").
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     /// Largest accepted request body; bigger bodies get 413.
     pub max_body_bytes: usize,
     /// Deepest accepted selection nesting.
     pub max_depth: usize,
-    /// Largest accepted query complexity (one point per field).
-    pub max_complexity: usize,
+    /// Largest accepted operation cost: one point per field (`__typename`
+    /// and introspection included), times the size of every list around it.
+    /// Also the ceiling on the objects and list items actually resolved.
+    pub max_cost: u64,
+    /// The size assumed for a list field without `@listSize` or a slicing
+    /// argument.
+    pub default_list_size: u64,
+    /// Most upstream calls one operation may plan, and make.
+    pub max_upstream_calls: u64,
+    /// Most aliased fields in one document.
+    pub max_aliases: usize,
+    /// Most fields in the operation's root selection set.
+    pub max_root_fields: usize,
+    /// Wall-clock ceiling on one request's execution.
+    pub max_request_time: Duration,
+    /// Largest response body sent to a client.
+    pub max_response_bytes: usize,
+    /// Bytes of query text kept in the cache of parsed, validated documents.
+    pub document_cache_bytes: u64,
     /// Whether `__schema`/`__type` are answered.
     pub introspection: bool,
     /// Whether `GET /` serves GraphiQL.
@@ -76,6 +94,8 @@ pub struct ServerSettings {
     /// Whether a client may ask for `extensions.timeline` with the
     /// `tributary-timeline: 1` header.
     pub timeline: bool,
+    /// Inbound connections: timeouts, caps, shutdown.
+    pub connections: ConnectionSettings,
 }
 
 impl Default for ServerSettings {
@@ -83,10 +103,55 @@ impl Default for ServerSettings {
         ServerSettings {
             max_body_bytes: 1024 * 1024,
             max_depth: 32,
-            max_complexity: 10_000,
+            max_cost: 50_000,
+            default_list_size: 10,
+            max_upstream_calls: 200,
+            max_aliases: 1_000,
+            max_root_fields: 100,
+            max_request_time: Duration::from_secs(15),
+            max_response_bytes: 16 * 1024 * 1024,
+            document_cache_bytes: 32 * 1024 * 1024,
             introspection: true,
             graphiql: true,
             timeline: false,
+            connections: ConnectionSettings::default(),
+        }
+    }
+}
+
+/// How inbound connections are held (`@server` arguments of the same names).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// A request's headers must arrive within this; it also bounds how long
+    /// an idle HTTP/1 keep-alive connection waits for its next request.
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this (408 beyond).
+    pub body_read_timeout: Duration,
+    /// An HTTP/2 connection with no open stream is closed after this.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; `None` derives it from the process's
+    /// file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// How long a connection over the cap waits for a free place before it
+    /// is answered 503 and closed.
+    pub connection_wait: Duration,
+    /// Most concurrent streams on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+    /// After SIGTERM, how long requests in flight may finish before the
+    /// process stops anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: None,
+            connection_wait: Duration::from_millis(500),
+            http2_max_streams: 100,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -172,6 +237,18 @@ pub struct FieldDef {
     pub source: FieldSource,
     /// What the field becomes when it fails.
     pub on_error: OnError,
+    /// `@listSize`: how many items the cost analysis assumes for a list.
+    pub list_size: Option<ListSize>,
+}
+
+/// `@listSize(assumedSize:, slicingArguments:)` on a list field (the shape of
+/// the IBM GraphQL cost directive): the size is the value of the first
+/// slicing argument the operation gives, else `assumedSize`, else the
+/// server's `defaultListSize`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSize {
+    pub assumed: Option<u64>,
+    pub slicing: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -222,6 +299,9 @@ pub struct RestBinding {
     /// Whether the call may be retried: safe and idempotent methods are, other
     /// methods only with `idempotent: true`.
     pub idempotent: bool,
+    /// `tripsBreaker: false`: the field's failures follow its inputs (a bad
+    /// id answered 500), so they are not counted by the upstream's breaker.
+    pub trips_breaker: bool,
 }
 
 /// `@rest(batch: { key, maxSize, join })`: under a list, the values of the one

@@ -59,6 +59,9 @@ impl Default for CachePolicy {
     }
 }
 
+/// Calls in flight to one upstream unless `maxConcurrent` says otherwise.
+pub const DEFAULT_MAX_CONCURRENT: usize = 256;
+
 impl Default for Policies {
     fn default() -> Self {
         Policies {
@@ -68,7 +71,9 @@ impl Default for Policies {
             attempt_timeout: None,
             retry: RetryPolicy::default(),
             breaker: Some(BreakerPolicy::default()),
-            max_concurrent: None,
+            // Every upstream has a cap, so that no operation (or burst of
+            // them) opens thousands of connections to one service.
+            max_concurrent: Some(DEFAULT_MAX_CONCURRENT),
             queue_timeout: Duration::from_millis(20),
             cache: None,
             dedupe: false,
@@ -119,7 +124,10 @@ pub struct BreakerPolicy {
     pub open_for: Duration,
     /// Calls let through while half-open; all must succeed to close.
     pub half_open_probes: u32,
-    /// Statuses that count as failures (timeouts and transport errors always do).
+    /// Statuses that count as failures (timeouts and transport errors always
+    /// do). By default the three that describe the upstream rather than the
+    /// request (502, 503, 504): a 500 for one bad input must not let one
+    /// client open the breaker for everyone.
     pub failure_statuses: Vec<u16>,
 }
 
@@ -132,7 +140,7 @@ impl Default for BreakerPolicy {
             consecutive_failures: None,
             open_for: Duration::from_secs(5),
             half_open_probes: 1,
-            failure_statuses: (500..=599).collect(),
+            failure_statuses: vec![502, 503, 504],
         }
     }
 }

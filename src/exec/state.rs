@@ -3,7 +3,7 @@
 //! field absorbed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::ServerError;
@@ -42,7 +42,7 @@ pub struct RequestState {
     pub(crate) headers: HeaderMap,
     /// Safe upstream requests of this operation, by upstream and request.
     /// Locked only to look up or insert, never across an await.
-    inflight: Mutex<HashMap<String, SharedFetch>>,
+    inflight: Mutex<HashMap<Vec<u8>, SharedFetch>>,
     /// Errors absorbed by a nullable field, reported with the response.
     absorbed: Mutex<Vec<ServerError>>,
     /// Fields served from a stale cached answer: (path, upstream, age).
@@ -51,6 +51,70 @@ pub struct RequestState {
     tasks: Mutex<Vec<AbortHandle>>,
     /// Set once execution starts: a response without it is a request error.
     executed: AtomicBool,
+    /// What the operation may spend as it runs.
+    pub(crate) budget: Budget,
+}
+
+/// The run-time side of the operation limits: the cost analysis bounds what
+/// a document asks for with assumed list sizes; these bound what it really
+/// resolves and calls, whatever the upstreams answer.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    max_calls: u64,
+    calls: AtomicU64,
+    max_resolved: u64,
+    resolved: AtomicU64,
+    /// Set when a limit was hit: the response is then replaced by one error.
+    exceeded: Mutex<Option<FieldError>>,
+}
+
+impl Budget {
+    pub(crate) fn new(max_calls: u64, max_resolved: u64) -> Budget {
+        Budget {
+            max_calls,
+            calls: AtomicU64::new(0),
+            max_resolved,
+            resolved: AtomicU64::new(0),
+            exceeded: Mutex::new(None),
+        }
+    }
+
+    /// Takes one upstream call from the budget.
+    fn call(&self) -> Result<(), FieldError> {
+        if self.calls.fetch_add(1, Ordering::Relaxed) < self.max_calls {
+            return Ok(());
+        }
+        Err(self.exceed(format!(
+            "the operation needed more than maxUpstreamCalls ({}) upstream calls; it was stopped",
+            self.max_calls
+        )))
+    }
+
+    /// Charges `n` resolved objects or list items.
+    pub(crate) fn resolve(&self, n: u64) -> Result<(), FieldError> {
+        let before = self.resolved.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) <= self.max_resolved {
+            return Ok(());
+        }
+        Err(self.exceed(format!(
+            "the operation resolved more than maxCost ({}) objects and list items; it was stopped",
+            self.max_resolved
+        )))
+    }
+
+    fn exceed(&self, message: String) -> FieldError {
+        let error = FieldError::new(crate::error::ErrorCode::OperationLimitExceeded, message);
+        let mut first = self.exceeded.lock().unwrap_or_else(PoisonError::into_inner);
+        first.get_or_insert_with(|| error.clone()).clone()
+    }
+
+    /// The first limit the operation hit, if any.
+    pub(crate) fn exceeded(&self) -> Option<FieldError> {
+        self.exceeded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl RequestState {
@@ -60,8 +124,10 @@ impl RequestState {
         metrics: Arc<Metrics>,
         span: tracing::Span,
         started: std::time::Instant,
+        budget: Budget,
     ) -> Arc<RequestState> {
         Arc::new(RequestState {
+            budget,
             registry,
             headers,
             metrics,
@@ -84,21 +150,27 @@ impl RequestState {
         keep_last_good: bool,
     ) -> Result<Fetched, FieldError> {
         if !request.method.is_safe() {
+            self.budget.call()?;
             return upstream.call(&request, binding, keep_last_good).await;
         }
-        let key = format!("{}\n{}", upstream.name(), request.dedupe_key());
+        let mut key = request.identity();
+        key.extend_from_slice(upstream.name().as_bytes());
         let shared = {
             let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            inflight
-                .entry(key)
-                .or_insert_with(|| {
+            match inflight.entry(key) {
+                std::collections::hash_map::Entry::Occupied(call) => call.get().clone(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    self.budget.call()?;
                     let upstream = upstream.clone();
                     let binding = binding.clone();
-                    async move { upstream.call(&request, &binding, keep_last_good).await }
-                        .boxed()
-                        .shared()
-                })
-                .clone()
+                    slot.insert(
+                        async move { upstream.call(&request, &binding, keep_last_good).await }
+                            .boxed()
+                            .shared(),
+                    )
+                    .clone()
+                }
+            }
         };
         shared.await
     }

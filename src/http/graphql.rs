@@ -66,9 +66,22 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
     if declared.is_some_and(|len| len > limit) {
         return too_large(rt, limit);
     }
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large(rt, limit),
+    let deadline = app.gateway.settings.connections.body_read_timeout;
+    let bytes: Bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return too_large(rt, limit),
+        Err(_) => {
+            let mut response = http_error(
+                StatusCode::REQUEST_TIMEOUT,
+                rt,
+                format!("the request body did not arrive within {deadline:?} (bodyReadTimeout)"),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
     };
     let request = match parse_body(&bytes) {
         Ok(request) => request,
@@ -105,30 +118,30 @@ async fn run(
     read_only: bool,
     started: Instant,
 ) -> Response {
-    let document =
-        match app
-            .gateway
-            .prepare(&request.query, request.operation_name.as_deref(), read_only)
-        {
-            Ok(document) => document,
-            Err(Refusal::MutationOverGet) => {
-                let mut response = http_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    rt,
-                    "mutations are not allowed over GET; use POST".to_owned(),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-                return response;
-            }
-            Err(Refusal::Parse(e)) => {
-                let positions: Vec<async_graphql::Pos> = e.positions().collect();
-                let mut error = ServerError::new(e.to_string(), None);
-                error.locations = positions;
-                return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
-            }
-        };
+    let prepared = match app.gateway.prepare(&request, read_only) {
+        Ok(prepared) => prepared,
+        Err(Refusal::MutationOverGet) => {
+            let mut response = http_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                rt,
+                "mutations are not allowed over GET; use POST".to_owned(),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        Err(Refusal::Parse(e)) => {
+            let positions: Vec<async_graphql::Pos> = e.positions().collect();
+            let mut error = ServerError::new(e.to_string(), None);
+            error.locations = positions;
+            return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
+        }
+        Err(Refusal::Limit(message)) => {
+            let error = ServerError::new(message, None);
+            return graphql_errors(rt, vec![error], ErrorCode::GraphqlValidationFailed);
+        }
+    };
     let timeline = app.gateway.settings.timeline
         && headers
             .get(TIMELINE_HEADER)
@@ -137,13 +150,14 @@ async fn run(
     let variant = format!("{rt:?} {timeline}");
     let key = app
         .gateway
-        .coalesce_key(&request, &document, &headers, &variant);
+        .coalesce_key(&request, &prepared.document, &headers, &variant);
     let gateway = app.gateway.clone();
+    let max_bytes = gateway.settings.max_response_bytes;
     let execution = async move {
         let outcome = gateway
-            .execute(request, &document, headers, started, timeline)
+            .execute(request, &prepared, headers, started, timeline)
             .await;
-        respond(rt, outcome)
+        respond(rt, outcome, max_bytes)
     };
     match (&app.gateway.coalesce, key) {
         (Some(coalesce), Some(key)) => coalesced(coalesce, key, rt, execution).await,
@@ -187,7 +201,7 @@ async fn coalesced(
     }
 }
 
-fn respond(rt: ResponseType, outcome: Outcome) -> Response {
+fn respond(rt: ResponseType, outcome: Outcome, max_bytes: usize) -> Response {
     let Outcome { response, executed } = outcome;
     if !executed {
         return graphql_errors(rt, response.errors, ErrorCode::GraphqlValidationFailed);
@@ -197,7 +211,54 @@ fn respond(rt: ResponseType, outcome: Outcome) -> Response {
         errors: &response.errors,
         extensions: &response.extensions,
     };
-    json_response(StatusCode::OK, rt, &body)
+    match serialize_within(&body, max_bytes) {
+        Some(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, rt.content_type())],
+            bytes,
+        )
+            .into_response(),
+        None => {
+            let error = crate::error::FieldError::new(
+                ErrorCode::ResponseTooLarge,
+                format!("the response is larger than maxResponseBytes ({max_bytes} bytes)"),
+            );
+            let errors = [error.into_graphql().into_server_error(Default::default())];
+            let body = ResponseBody {
+                data: Some(&async_graphql::Value::Null),
+                errors: &errors,
+                extensions: &BTreeMap::new(),
+            };
+            json_response(StatusCode::OK, rt, &body)
+        }
+    }
+}
+
+/// Serializes `body`, giving up (None) as soon as it passes `max` bytes:
+/// an oversized response is never held whole.
+fn serialize_within(body: &ResponseBody<'_>, max: usize) -> Option<Vec<u8>> {
+    struct Capped {
+        out: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.out.len() + buf.len() > self.max {
+                return Err(std::io::Error::other("maxResponseBytes"));
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = Capped {
+        out: Vec::with_capacity(max.min(4096)),
+        max,
+    };
+    serde_json::to_writer(&mut writer, body).ok()?;
+    Some(writer.out)
 }
 
 /// Errors raised before execution: no `data`; 400 for the GraphQL media type.

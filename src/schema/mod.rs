@@ -28,9 +28,9 @@ pub struct Built {
 /// rejects (the configuration was validated already).
 pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Result<Built, String> {
     let registry = Arc::new(Registry::build(config, upstreams));
+    // Depth and cost are checked before the engine sees a document
+    // (`gateway::cost`), with list sizes and fragments accounted for.
     let mut builder = Schema::build(&config.query_type, config.mutation_type.as_deref(), None)
-        .limit_depth(config.server.max_depth)
-        .limit_complexity(config.server.max_complexity)
         .extension(bubble::NullPropagation);
     if !config.server.introspection {
         builder = builder.disable_introspection();

@@ -108,6 +108,9 @@ async fn resolve<'a>(
         .ctx
         .data::<Arc<RequestState>>()
         .map_err(|_| FieldError::new(ErrorCode::InternalError, "request state missing"))?;
+    // Objects and list items count against maxCost as they are resolved
+    // (leaves read from a parent's JSON are bounded by the document).
+    state.budget.resolve(1)?;
     let parent = rc.parent_value.downcast_ref::<ObjRef>();
     let selection = rc.ctx.field();
     let key = selection.alias().unwrap_or(selection.name());
@@ -152,6 +155,11 @@ async fn resolve<'a>(
             .await?
         }
     };
+    if let Data::List(items) = resolved.data.as_ref() {
+        state
+            .budget
+            .resolve(u64::try_from(items.len()).unwrap_or(u64::MAX))?;
+    }
     if let Some(stale) = &resolved.stale
         && let Some(node) = &rc.ctx.path_node
     {

@@ -131,7 +131,7 @@ impl Upstream {
                 status: Some(answer.status),
             });
         }
-        let key = cache::key(self.name(), &request.dedupe_key());
+        let key = cache::key(self.name(), &request.identity());
         if let Some(cache) = cache
             && !ttl.is_zero()
             && let Some(entry) = cache.lookup(key).await
@@ -227,6 +227,7 @@ impl Upstream {
                 .map_or(policies.timeout, |t| t.min(policies.timeout)),
             retry: binding.retry.as_ref().unwrap_or(&policies.retry),
             idempotent: binding.idempotent,
+            trips_breaker: binding.trips_breaker,
         };
         let attempt = std::sync::atomic::AtomicU32::new(0);
         // Traced only when the caller's request was sampled (its field span

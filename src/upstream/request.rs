@@ -6,7 +6,6 @@
 //! string; header values with control characters are refused.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -71,26 +70,35 @@ pub struct UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    /// Identical requests have identical keys (within one upstream).
-    pub fn dedupe_key(&self) -> String {
-        let mut key = format!("{} {}", self.method, self.url);
+    /// The request's identity, from its exact bytes: identical requests
+    /// (within one upstream) have identical identities, and requests that
+    /// differ in any byte of method, URL, header names or values or body
+    /// never share one. Every part is length-prefixed, so no two sequences
+    /// of parts run together into the same bytes.
+    pub fn identity(&self) -> Vec<u8> {
+        fn part(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        let url = self.url.as_str();
+        let body = self.body.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(url.len() + body.len() + 64 * (self.headers.len() + 1));
+        part(&mut out, self.method.as_str().as_bytes());
+        part(&mut out, url.as_bytes());
         for (name, value) in &self.headers {
-            let _ = write!(
-                key,
-                "\n{name}: {}",
-                String::from_utf8_lossy(value.as_bytes())
-            );
+            part(&mut out, name.as_str().as_bytes());
+            part(&mut out, value.as_bytes());
         }
-        if let Some(body) = &self.body {
-            key.push_str("\n\n");
-            key.push_str(&String::from_utf8_lossy(body));
-        }
-        key
+        // A body-less request and one with an empty body differ.
+        out.push(u8::from(self.body.is_some()));
+        part(&mut out, body);
+        out
     }
 }
 
-/// Renders `binding` against `inputs`. `Ok(None)` means a path input is null
-/// or missing: the call is not made and the field resolves to null.
+/// Renders `binding` against `inputs`. `Ok(None)` means a path input is null,
+/// missing or renders an empty segment: the call is not made and the field
+/// resolves to null.
 pub fn render(
     binding: &RestBinding,
     base: &Url,
@@ -111,6 +119,11 @@ pub fn render(
                     path.extend(utf8_percent_encode(&text, SEGMENT));
                 }
             }
+        }
+        // An empty value would make `/users/` of `/users/{$args.id}`: another
+        // resource (the collection). Like a missing value, it makes no call.
+        if !segment.is_literal() && path.len() == start {
+            return Ok(None);
         }
         if !segment.is_literal() && matches!(&path[start..], "." | "..") {
             return Err(FieldError::new(

@@ -9,7 +9,6 @@
 
 mod redis;
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,18 +20,21 @@ use serde_json::Value;
 pub use self::redis::RedisCache;
 use crate::config::CachePolicy;
 
-/// A 128-bit key: two independent 64-bit hashes of the request identity.
+/// A 128-bit key: the first half of the SHA-256 of the request identity, so
+/// that no caller can craft a request whose key is another caller's.
 pub type CacheKey = u128;
 
-pub fn key(upstream: &str, identity: &str) -> CacheKey {
-    let half = |salt: u64| {
-        let mut h = std::hash::DefaultHasher::new();
-        salt.hash(&mut h);
-        upstream.hash(&mut h);
-        identity.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0x5157_u64)) << 64) | u128::from(half(0xA11C_E5ED))
+/// The key of `identity` (exact bytes, see `UpstreamRequest::identity`)
+/// within `upstream`.
+pub fn key(upstream: &str, identity: &[u8]) -> CacheKey {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(&(upstream.len() as u64).to_le_bytes());
+    digest.update(upstream.as_bytes());
+    digest.update(identity);
+    let digest = digest.finish();
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&digest.as_ref()[..16]);
+    u128::from_le_bytes(half)
 }
 
 /// A cached answer.

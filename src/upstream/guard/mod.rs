@@ -127,6 +127,10 @@ pub struct CallOptions<'a> {
     pub timeout: Duration,
     pub retry: &'a RetryPolicy,
     pub idempotent: bool,
+    /// Whether this call's failures count toward the breaker (a binding
+    /// whose failures follow its inputs opts out with `tripsBreaker: false`;
+    /// it still obeys an open breaker).
+    pub trips_breaker: bool,
 }
 
 /// The per-upstream guard state, shared by every request.
@@ -183,7 +187,12 @@ impl Guard {
             loop {
                 let tries = attempts_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let error = match self
-                    .attempt_once(&mut attempt, deadline, options.timeout)
+                    .attempt_once(
+                        &mut attempt,
+                        deadline,
+                        options.timeout,
+                        options.trips_breaker,
+                    )
                     .await
                 {
                     Ok(value) => return Ok(value),
@@ -236,6 +245,7 @@ impl Guard {
         attempt: &mut F,
         deadline: Instant,
         timeout: Duration,
+        trips_breaker: bool,
     ) -> Result<T, Refused>
     where
         F: FnMut() -> Fut,
@@ -315,7 +325,12 @@ impl Guard {
                 .as_ref()
                 .err()
                 .is_some_and(|e| e.breaker_failure(&held.breaker.policy().failure_statuses));
-            held.record(failed);
+            // A failure of a binding that does not trip the breaker is not
+            // recorded at all (its permit goes back on drop): counted as a
+            // success it would hide real failures behind it.
+            if trips_breaker || !failed {
+                held.record(failed);
+            }
         }
         outcome.map_err(Refused::Attempt)
     }
@@ -380,6 +395,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             retry: &policies.retry,
             idempotent: true,
+            trips_breaker: true,
         };
         let (failed, _) = guard
             .call(options, || async { Err::<(), _>(AttemptError::Connect) })
@@ -422,6 +438,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             retry: &policies.retry,
             idempotent: true,
+            trips_breaker: true,
         };
         let limited = || async {
             Err::<(), _>(AttemptError::Status {

@@ -1,5 +1,9 @@
 //! The HTTP application and its graceful run loop.
 
+mod connections;
+
+pub use connections::max_connections;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -69,16 +73,57 @@ fn text(status: StatusCode, body: &'static str) -> axum::response::Response {
         .into_response()
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests
+/// in flight finish for at most the shutdown grace period. Connections are
+/// held as `settings` says (see [`connections`]).
 pub async fn run(
     listener: TcpListener,
     app: Router,
+    settings: crate::config::ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    connections::serve(listener, app, settings, shutdown).await
+}
+
+/// Resolves on the first SIGINT or SIGTERM. The signals are watched on a
+/// thread of their own, so they are heard even while every runtime worker
+/// is busy; that thread ends the process if it is still running `grace`
+/// (plus two seconds for the runtime to wind down) after the signal, or at
+/// a second signal.
+pub fn shutdown_within(grace: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = std::thread::Builder::new()
+        .name("tributary-signals".to_owned())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                shutdown_signal().await;
+                let _ = tx.send(());
+                let limit = grace + std::time::Duration::from_secs(2);
+                tokio::select! {
+                    () = shutdown_signal() => {
+                        eprintln!("tributary: second signal; exiting now");
+                    }
+                    () = tokio::time::sleep(limit) => {
+                        eprintln!("tributary: still running {limit:?} after the shutdown signal; exiting");
+                    }
+                }
+                std::process::exit(1);
+            });
+        });
+    async move {
+        match watcher {
+            Ok(_) => {
+                let _ = rx.await;
+            }
+            Err(_) => shutdown_signal().await,
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -141,7 +186,8 @@ pub async fn spawn(addr: &str, state: AppState) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, app(state), async move {
+    let settings = state.gateway.settings.connections.clone();
+    let task = tokio::spawn(run(listener, app(state), settings, async move {
         let _ = stopped.await;
     }));
     Ok(Running {

@@ -1,5 +1,7 @@
 //! A loaded schema, ready to execute requests: the engine schema, the upstream
-//! clients and a cache of parsed documents.
+//! clients, the cost model and a cache of parsed, validated documents.
+
+pub mod cost;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::config::{Config, ServerSettings};
+use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::exec::registry::Registry;
 use crate::exec::state::CancelOnDrop;
@@ -19,13 +22,14 @@ use crate::telemetry::otel::{self, SPAN_TARGET};
 use crate::telemetry::timeline::{RecentTimelines, Timeline};
 use crate::upstream::Upstream;
 use crate::upstream::inflight::Inflight;
+use async_graphql::Pos;
 use http::HeaderName;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// Parsed documents kept, by query text: parsing costs more than the rest of
-/// a small request's execution.
-const DOCUMENT_CACHE_ENTRIES: u64 = 1_000;
+/// What a cached document is assumed to weigh per byte of its text: the
+/// text plus its parsed tree.
+const DOCUMENT_BYTES_PER_QUERY_BYTE: usize = 8;
 
 /// A GraphQL request as it arrived over HTTP.
 #[derive(Debug, Default)]
@@ -52,7 +56,11 @@ pub struct Gateway {
     /// The latest executions, drawn on the status page.
     pub recent: RecentTimelines,
     pub settings: ServerSettings,
+    /// Parsed documents that validated, by query text, weighed by size:
+    /// parsing costs more than the rest of a small request's execution.
     documents: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    cost: cost::CostModel,
+    limits: cost::Limits,
     /// Set when every upstream has `dedupe: true`: identical in-flight
     /// queries then share one execution and its response.
     pub(crate) coalesce: Option<Coalesce>,
@@ -81,6 +89,17 @@ pub enum Refusal {
     Parse(async_graphql::parser::Error),
     /// A mutation sent over GET.
     MutationOverGet,
+    /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
+    Limit(String),
+}
+
+/// A document ready to execute: parsed (or found in the cache) and measured.
+pub struct Prepared {
+    pub document: Arc<ExecutableDocument>,
+    pub measure: cost::Measure,
+    /// Whether the document came from the cache; a new one is kept once it
+    /// has validated.
+    cached: bool,
 }
 
 impl Gateway {
@@ -116,7 +135,15 @@ impl Gateway {
             recent: RecentTimelines::default(),
             upstreams,
             settings: config.server.clone(),
-            documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
+            documents: moka::sync::Cache::builder()
+                .max_capacity(config.server.document_cache_bytes)
+                .weigher(|query: &String, _| {
+                    u32::try_from(query.len().saturating_mul(DOCUMENT_BYTES_PER_QUERY_BYTE))
+                        .unwrap_or(u32::MAX)
+                })
+                .build(),
+            cost: cost::CostModel::new(config),
+            limits: cost::Limits::of(&config.server),
         })
     }
 
@@ -134,22 +161,30 @@ impl Gateway {
         {
             return None;
         }
-        let mut identity = format!(
-            "{variant}\n{}\n{}\n{}",
-            request.operation_name.as_deref().unwrap_or_default(),
-            request.query,
+        // Exact bytes, each part length-prefixed: header values that differ
+        // in any byte (valid text or not) never share a response.
+        let mut identity = Vec::with_capacity(request.query.len() + 256);
+        let mut part = |bytes: &[u8]| {
+            identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            identity.extend_from_slice(bytes);
+        };
+        part(variant.as_bytes());
+        part(
             request
-                .variables
-                .as_ref()
-                .map(|v| Value::Object(v.clone()).to_string())
+                .operation_name
+                .as_deref()
                 .unwrap_or_default()
+                .as_bytes(),
         );
+        part(request.query.as_bytes());
+        match &request.variables {
+            Some(v) => part(Value::Object(v.clone()).to_string().as_bytes()),
+            None => part(b"\0none"),
+        }
         for name in &coalesce.vary {
             for value in headers.get_all(name) {
-                identity.push('\n');
-                identity.push_str(name.as_str());
-                identity.push(':');
-                identity.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                part(name.as_str().as_bytes());
+                part(value.as_bytes());
             }
         }
         Some(crate::upstream::cache::key("operation", &identity))
@@ -160,31 +195,48 @@ impl Gateway {
         self.upstreams.iter().find(|u| u.name() == name)
     }
 
+    /// What the cache of parsed documents weighs now (bytes, estimated).
+    pub fn document_cache_bytes(&self) -> u64 {
+        self.documents.run_pending_tasks();
+        self.documents.weighted_size()
+    }
+
     /// The schema in SDL, as clients see it.
     pub fn sdl(&self) -> String {
         self.schema.sdl()
     }
 
-    /// Parses `query` (cached), refusing mutations when `read_only`.
-    pub fn prepare(
-        &self,
-        query: &str,
-        operation_name: Option<&str>,
-        read_only: bool,
-    ) -> Result<Arc<ExecutableDocument>, Refusal> {
-        let document = match self.documents.get(query) {
-            Some(doc) => doc,
-            None => {
-                let doc =
-                    Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?);
-                self.documents.insert(query.to_owned(), doc.clone());
-                doc
-            }
+    /// Parses the request's document (or finds it in the cache), refuses
+    /// mutations when `read_only`, and measures the operation against the
+    /// limits: nothing is validated by the engine or sent upstream for a
+    /// document whose measure is over a limit.
+    pub fn prepare(&self, request: &GraphqlRequest, read_only: bool) -> Result<Prepared, Refusal> {
+        let query = request.query.as_str();
+        let operation_name = request.operation_name.as_deref();
+        let (document, cached) = match self.documents.get(query) {
+            Some(doc) => (doc, true),
+            None => (
+                Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
+                false,
+            ),
         };
         if read_only && operation_type(&document, operation_name) == Some(OperationType::Mutation) {
             return Err(Refusal::MutationOverGet);
         }
-        Ok(document)
+        let measure = self
+            .cost
+            .measure(
+                &document,
+                operation_name,
+                request.variables.as_ref(),
+                &self.limits,
+            )
+            .map_err(Refusal::Limit)?;
+        Ok(Prepared {
+            document,
+            measure,
+            cached,
+        })
     }
 
     /// Executes a prepared request that arrived at `started`; with
@@ -192,11 +244,12 @@ impl Gateway {
     pub async fn execute(
         &self,
         request: GraphqlRequest,
-        document: &ExecutableDocument,
+        prepared: &Prepared,
         headers: HeaderMap,
         started: Instant,
         timeline: bool,
     ) -> Outcome {
+        let document = &*prepared.document;
         let missing = missing_variables(
             document,
             request.operation_name.as_deref(),
@@ -243,13 +296,21 @@ impl Gateway {
             )
         };
         otel::adopt_parent(&span, &headers);
+        let budget = crate::exec::state::Budget::new(
+            self.settings.max_upstream_calls,
+            self.settings.max_cost,
+        );
         let state = RequestState::new(
             self.registry.clone(),
             headers,
             self.metrics.clone(),
             span.clone(),
             started,
+            budget,
         );
+        // Kept only once it validates, so documents that fail cannot fill
+        // the cache.
+        let query = (!prepared.cached).then(|| request.query.clone());
         let guard = CancelOnDrop(state.clone());
         let mut engine_request = Request::new(request.query).data(state.clone());
         if let Some(name) = request.operation_name {
@@ -260,13 +321,36 @@ impl Gateway {
                 engine_request.variables(Variables::from_json(Value::Object(variables)));
         }
         engine_request.set_parsed_query(document.clone());
-        let mut response = self
-            .schema
-            .execute(engine_request)
-            .instrument(span.clone())
-            .await;
+        let limit = self.settings.max_request_time;
+        let execution = self.schema.execute(engine_request).instrument(span.clone());
+        let mut response = match tokio::time::timeout(limit, execution).await {
+            Ok(response) => response,
+            Err(_) => {
+                // Dropping the execution drops every resolver; the guard
+                // below aborts the calls they started.
+                let error = FieldError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request took longer than maxRequestTime ({limit:?}) and was stopped"
+                    ),
+                );
+                Response::from_errors(vec![error.into_graphql().into_server_error(Pos::default())])
+            }
+        };
         drop(guard);
+        if let Some(exceeded) = state.budget.exceeded() {
+            // A run-time limit stops the whole operation: no partial data
+            // built from an answer that was cut short.
+            let mut stopped = Response::from_errors(vec![
+                exceeded.into_graphql().into_server_error(Pos::default()),
+            ]);
+            stopped.extensions = std::mem::take(&mut response.extensions);
+            response = stopped;
+        }
         let executed = state.executed();
+        if executed && let Some(query) = query {
+            self.documents.insert(query, prepared.document.clone());
+        }
         if executed {
             let calls = state.recorder.take();
             let trace_id = otel::trace_id(&span, &state.headers);
