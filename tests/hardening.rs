@@ -63,7 +63,7 @@ fn blog_sdl(server: &str) -> String {
         r#"
 schema
   @server({server})
-  @upstream(name: "blog", url: "${{BLOG_URL}}", forwardHeaders: ["authorization"],
+  @upstream(name: "blog", url: "${{BLOG_URL}}", forwardHeaders: ["authorization", "x-zip"],
             cache: {{ ttl: "60s" }})
 {{ query: Query }}
 
@@ -71,6 +71,7 @@ type Query {{
   posts(n: Int): [Post!]! @rest(upstream: "blog", path: "/posts", query: {{ n: "{{$args.n}}" }})
   user(id: String!): User @rest(upstream: "blog", path: "/users/{{$args.id}}")
   whoami: Who @rest(upstream: "blog", path: "/whoami")
+  nearby: Who @rest(upstream: "blog", path: "/whoami", query: {{ zip: "{{$header.x-zip}}" }})
 }}
 
 type Post {{
@@ -311,6 +312,22 @@ async fn callers_differing_in_non_utf8_header_bytes_never_share_an_answer() {
     assert_eq!(answers[0], json!("42656172657220fffe"));
     assert_eq!(answers[1], json!("42656172657220feff"));
     assert_eq!(blog.state.count(), 2);
+
+    // Read into a template, such a value is refused, not read lossily.
+    let value = reqwest::header::HeaderValue::from_bytes(b"\xff10").expect("obs-text");
+    let response = gw
+        .client
+        .post(gw.url())
+        .header("x-zip", value)
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ nearby { auth } }" }).to_string())
+        .send()
+        .await
+        .expect("answers");
+    let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(message(&body).contains("not UTF-8"), "{body}");
+    assert_eq!(blog.state.count(), 2, "no call for the refused value");
 }
 
 /// `/users/{$args.id}` with `id: ""` would be `GET /users/`, the collection.

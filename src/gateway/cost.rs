@@ -32,6 +32,8 @@ struct FieldCost {
     /// List wrappers around it (`[[T]]` is two).
     lists: u32,
     size: Option<ListSize>,
+    /// Defaults of the slicing arguments, for an operation that omits them.
+    slicing_defaults: Vec<(String, u64)>,
     call: Call,
 }
 
@@ -159,12 +161,27 @@ impl CostModel {
                             FieldSource::Parent(_) | FieldSource::Arguments => Call::None,
                         };
                         let (ty, lists) = named(&field.ty);
+                        let slicing_defaults = field
+                            .list_size
+                            .iter()
+                            .flat_map(|size| &size.slicing)
+                            .filter_map(|name| {
+                                let arg = field.args.iter().find(|a| a.name.as_str() == name)?;
+                                match &arg.default {
+                                    Some(async_graphql::Value::Number(n)) => {
+                                        Some((name.clone(), n.as_u64()?))
+                                    }
+                                    _ => None,
+                                }
+                            })
+                            .collect();
                         fields.insert(
                             fname.clone(),
                             FieldCost {
                                 ty: ty.to_owned(),
                                 lists,
                                 size: field.list_size.clone(),
+                                slicing_defaults,
                                 call,
                             },
                         );
@@ -388,6 +405,9 @@ impl<'a> Walk<'a> {
                 }
             }
             if outer.is_none() {
+                outer = known.slicing_defaults.first().map(|(_, n)| *n);
+            }
+            if outer.is_none() {
                 outer = size.assumed;
             }
         }
@@ -471,12 +491,14 @@ fn introspection(
             assumed: Some(size),
             slicing: Vec::new(),
         }),
+        slicing_defaults: Vec::new(),
         call: Call::None,
     };
     let one = |ty: &str| FieldCost {
         ty: ty.to_owned(),
         lists: 0,
         size: None,
+        slicing_defaults: Vec::new(),
         call: Call::None,
     };
     let table: [(&str, Vec<(&str, FieldCost)>); 6] = [
@@ -552,6 +574,7 @@ schema @upstream(name: "api", url: "http://127.0.0.1:1") { query: Query }
 type Query {
   posts: [Post!]! @rest(upstream: "api", path: "/posts") @listSize(assumedSize: 100)
   page(first: Int): [Post!] @rest(upstream: "api", path: "/posts") @listSize(slicingArguments: ["first"])
+  top(first: Int = 5): [Post!] @rest(upstream: "api", path: "/posts") @listSize(slicingArguments: ["first"])
 }
 type Post {
   id: ID!
@@ -606,6 +629,8 @@ type User { id: ID! posts: [Post!] @rest(upstream: "api", path: "/posts", query:
         assert_eq!(got.cost, 1 + 3);
         let got = measure(&m, "{ page { id } }").expect("measure");
         assert_eq!(got.cost, 1 + 10, "defaultListSize without a slicing value");
+        let got = measure(&m, "{ top { id } }").expect("measure");
+        assert_eq!(got.cost, 1 + 5, "the slicing argument's default");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub struct Gateway {
     pub settings: ServerSettings,
     /// Parsed documents that validated, by query text, weighed by size:
     /// parsing costs more than the rest of a small request's execution.
-    documents: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    documents: moka::sync::Cache<String, Arc<Prepared>>,
     cost: cost::CostModel,
     limits: cost::Limits,
     /// Set when every upstream has `dedupe: true`: identical in-flight
@@ -94,11 +94,14 @@ pub enum Refusal {
 }
 
 /// A document ready to execute: parsed (or found in the cache) and measured.
+/// Cached as it is once it has validated, so a repeated request re-derives
+/// nothing.
 pub struct Prepared {
     pub document: Arc<ExecutableDocument>,
+    /// The operation the measure is of.
+    operation_name: Option<String>,
     pub measure: cost::Measure,
-    /// Whether the document came from the cache; a new one is kept once it
-    /// has validated.
+    /// Whether it came from the cache; a new one is kept once it validated.
     cached: bool,
 }
 
@@ -210,18 +213,26 @@ impl Gateway {
     /// mutations when `read_only`, and measures the operation against the
     /// limits: nothing is validated by the engine or sent upstream for a
     /// document whose measure is over a limit.
-    pub fn prepare(&self, request: &GraphqlRequest, read_only: bool) -> Result<Prepared, Refusal> {
+    pub fn prepare(
+        &self,
+        request: &GraphqlRequest,
+        read_only: bool,
+    ) -> Result<Arc<Prepared>, Refusal> {
         let query = request.query.as_str();
         let operation_name = request.operation_name.as_deref();
-        let (document, cached) = match self.documents.get(query) {
-            Some(doc) => (doc, true),
-            None => (
-                Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
-                false,
-            ),
+        let cached = self.documents.get(query);
+        let document = match &cached {
+            Some(prepared) => prepared.document.clone(),
+            None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
         };
         if read_only && operation_type(&document, operation_name) == Some(OperationType::Mutation) {
             return Err(Refusal::MutationOverGet);
+        }
+        if let Some(prepared) = cached
+            && prepared.operation_name.as_deref() == operation_name
+            && !prepared.measure.reads_variables
+        {
+            return Ok(prepared);
         }
         let measure = self
             .cost
@@ -232,11 +243,12 @@ impl Gateway {
                 &self.limits,
             )
             .map_err(Refusal::Limit)?;
-        Ok(Prepared {
+        Ok(Arc::new(Prepared {
             document,
+            operation_name: operation_name.map(str::to_owned),
             measure,
-            cached,
-        })
+            cached: false,
+        }))
     }
 
     /// Executes a prepared request that arrived at `started`; with
@@ -349,7 +361,15 @@ impl Gateway {
         }
         let executed = state.executed();
         if executed && let Some(query) = query {
-            self.documents.insert(query, prepared.document.clone());
+            self.documents.insert(
+                query,
+                Arc::new(Prepared {
+                    document: prepared.document.clone(),
+                    operation_name: prepared.operation_name.clone(),
+                    measure: prepared.measure,
+                    cached: true,
+                }),
+            );
         }
         if executed {
             let calls = state.recorder.take();

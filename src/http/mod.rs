@@ -3,3 +3,4 @@
 pub mod graphiql;
 pub mod graphql;
 mod negotiate;
+pub mod request;

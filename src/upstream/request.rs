@@ -32,19 +32,35 @@ pub struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    fn lookup(&self, expr: &Expr) -> Option<Cow<'a, Value>> {
-        match expr.source {
-            Source::Args => {
-                let (first, rest) = expr.path.split_first()?;
-                pluck(self.args.get(first)?, rest).map(Cow::Borrowed)
-            }
+    /// The value `expr` reads; `None` when it is missing or null. A header
+    /// whose bytes are not UTF-8 text is refused rather than read lossily
+    /// (two callers whose values differ only there must not look alike).
+    fn lookup(&self, expr: &Expr) -> Result<Option<Cow<'a, Value>>, FieldError> {
+        let value = match expr.source {
+            Source::Args => expr
+                .path
+                .split_first()
+                .and_then(|(first, rest)| pluck(self.args.get(first)?, rest))
+                .map(Cow::Borrowed),
             Source::Parent => pluck(self.parent, &expr.path).map(Cow::Borrowed),
-            Source::Header => {
-                let value = self.headers.get(expr.path.first()?.as_str())?;
-                Some(Cow::Owned(Value::String(value.to_str().ok()?.to_owned())))
-            }
-        }
-        .filter(|v| !v.is_null())
+            Source::Header => match expr
+                .path
+                .first()
+                .and_then(|name| self.headers.get(name.as_str()))
+            {
+                None => None,
+                Some(value) => {
+                    let text = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                        FieldError::new(
+                            ErrorCode::BadUserInput,
+                            format!("`{expr}`: the header's value is not UTF-8 text"),
+                        )
+                    })?;
+                    Some(Cow::Owned(Value::String(text.to_owned())))
+                }
+            },
+        };
+        Ok(value.filter(|v| !v.is_null()))
     }
 }
 
@@ -112,7 +128,7 @@ pub fn render(
             match piece {
                 Piece::Lit(text) => path.push_str(text),
                 Piece::Expr(expr) => {
-                    let Some(value) = inputs.lookup(expr) else {
+                    let Some(value) = inputs.lookup(expr)? else {
                         return Ok(None);
                     };
                     let text = scalar_text(&value, expr)?;
@@ -205,7 +221,7 @@ enum Rendered {
 
 fn render_values(template: &Template, inputs: Inputs<'_>) -> Result<Rendered, FieldError> {
     if let Some(expr) = template.single_expr() {
-        return Ok(match inputs.lookup(expr) {
+        return Ok(match inputs.lookup(expr)? {
             None => Rendered::Missing,
             Some(value) => match value.as_ref() {
                 Value::Array(items) => Rendered::Many(
@@ -223,7 +239,7 @@ fn render_values(template: &Template, inputs: Inputs<'_>) -> Result<Rendered, Fi
     for piece in &template.pieces {
         match piece {
             Piece::Lit(text) => out.push_str(text),
-            Piece::Expr(expr) => match inputs.lookup(expr) {
+            Piece::Expr(expr) => match inputs.lookup(expr)? {
                 Some(value) => out.push_str(&scalar_text(&value, expr)?),
                 None => return Ok(Rendered::Missing),
             },
@@ -239,7 +255,7 @@ fn render_body(template: &BodyTemplate, inputs: Inputs<'_>) -> Result<Value, Fie
         BodyTemplate::Number(n) => Value::Number(n.clone()),
         BodyTemplate::String(t) => match t.single_expr() {
             Some(expr) => inputs
-                .lookup(expr)
+                .lookup(expr)?
                 .map(Cow::into_owned)
                 .unwrap_or(Value::Null),
             None => {
@@ -248,7 +264,7 @@ fn render_body(template: &BodyTemplate, inputs: Inputs<'_>) -> Result<Value, Fie
                     match piece {
                         Piece::Lit(text) => out.push_str(text),
                         Piece::Expr(expr) => {
-                            if let Some(v) = inputs.lookup(expr) {
+                            if let Some(v) = inputs.lookup(expr)? {
                                 out.push_str(&scalar_text(&v, expr)?);
                             }
                         }
