@@ -1,7 +1,7 @@
 //! Property-based fuzzing of everything that reads untrusted text: the SDL
 //! loader, template rendering, GraphQL-over-HTTP request parsing and the
-//! cost analysis. Inputs are seeds from `tests/fuzz/corpus/` mutated at
-//! random (and, for the cost analysis, documents generated from a grammar).
+//! cost analysis. Inputs are seeds from `tests/fuzz/corpus/` (and the
+//! schemas the project ships) mutated at random (and, for the cost analysis, documents generated from a grammar).
 //!
 //! In the suite each target runs a few hundred cases; `scripts/fuzz.sh` runs
 //! them for a bounded time with many more. A failing case is shrunk and kept
@@ -44,6 +44,13 @@ fn corpus(kind: &str) -> Vec<Vec<u8>> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| std::fs::read(entry.expect("entry").path()).expect("seed reads"))
         .collect();
+    if kind == "sdl" {
+        // Every schema the project ships is a seed too.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for shipped in ["schema/demo.graphql", "deploy/schema/compose.graphql"] {
+            seeds.push(std::fs::read(root.join(shipped)).expect("shipped schema reads"));
+        }
+    }
     seeds.sort();
     assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
     seeds
