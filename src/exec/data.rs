@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::json::Json;
+use super::view::View;
 use futures_util::future::{BoxFuture, Shared};
 
 use crate::error::FieldError;
@@ -12,7 +12,7 @@ use crate::error::FieldError;
 pub(crate) enum Data {
     Null,
     /// A scalar or enum (or a list of them), coerced by the resolver.
-    Leaf(Json),
+    Leaf(View),
     Object(Arc<ObjectData>),
     List(Vec<Data>),
 }
@@ -20,7 +20,7 @@ pub(crate) enum Data {
 /// An object's upstream JSON and the calls already started for its children.
 #[derive(Debug)]
 pub(crate) struct ObjectData {
-    pub(crate) json: Json,
+    pub(crate) json: View,
     /// By response key (alias or name). Few per object: a vector beats a map.
     pub(crate) children: Vec<(String, Slot)>,
 }

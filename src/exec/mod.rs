@@ -10,10 +10,10 @@
 //! placement.
 
 pub(crate) mod data;
-pub(crate) mod json;
 pub(crate) mod plan;
 pub(crate) mod registry;
 pub(crate) mod run;
 pub(crate) mod state;
+pub(crate) mod view;
 
 pub use state::RequestState;

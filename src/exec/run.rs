@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::data::{Data, FieldResult, ObjectData, Resolved, Slot, StaleMark};
-use super::json::Json;
 use super::plan::Plan;
 use super::registry::Out;
 use super::state::RequestState;
+use super::view::View;
 use crate::config::{BatchConfig, FieldSource, OnError, RestBinding};
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
@@ -78,7 +78,7 @@ struct Site {
 pub(crate) async fn execute(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
-    parent_json: &Json,
+    parent_json: &View,
     parent: &At,
     path: Arc<str>,
 ) -> FieldResult {
@@ -109,10 +109,10 @@ pub(crate) async fn execute(
 
 /// The value of a field without a call: its part of the parent's JSON, or
 /// (a root object field) an object made of its arguments.
-fn unbound_json(plan: &Plan, parent_json: &Json) -> Json {
+fn unbound_json(plan: &Plan, parent_json: &View) -> View {
     match &plan.field.def.source {
         FieldSource::Parent(keys) => parent_json.at(keys),
-        _ => Json::new(Value::Object(plan.args.clone())),
+        _ => View::new(Value::Object(plan.args.clone())),
     }
 }
 
@@ -160,7 +160,7 @@ async fn call(
     plan: &Plan,
     request: UpstreamRequest,
     site: Site,
-) -> Result<(Json, Option<StaleMark>, At), FieldError> {
+) -> Result<(View, Option<StaleMark>, At), FieldError> {
     let (binding, upstream) = binding(plan)?;
     let keep_last_good = matches!(plan.field.def.on_error, OnError::Stale { .. });
     let (id, start) = state.recorder.begin();
@@ -223,7 +223,7 @@ async fn call(
         _ => None,
     };
     // A view into the shared answer: nothing is copied.
-    let value = Json::root(fetched.value).at(&binding.select);
+    let value = View::root(fetched.value).at(&binding.select);
     let at = At {
         path: site.path,
         call: Some(id),
@@ -248,7 +248,7 @@ pub(crate) fn build(
     state: &Arc<RequestState>,
     plan: &Plan,
     ty: &Type,
-    json: Json,
+    json: View,
     at: &At,
 ) -> Data {
     let composite = is_composite(&plan.field.out);
@@ -290,12 +290,12 @@ fn build_objects(
     state: &Arc<RequestState>,
     plan: &Plan,
     item_ty: &Type,
-    list: &Json,
+    list: &View,
     len: usize,
     at: &At,
 ) -> Data {
     let unbatched = plan.children.iter().any(|c| batch_of(c).is_none());
-    let mut objects: Vec<Result<ObjectData, Json>> = (0..len)
+    let mut objects: Vec<Result<ObjectData, View>> = (0..len)
         .map(|i| {
             let json = list.index(i);
             if !json.get().is_object() {
@@ -352,7 +352,7 @@ fn batch_of(plan: &Plan) -> Option<&BatchConfig> {
 fn start_children(
     state: &Arc<RequestState>,
     plan: &Plan,
-    json: &Json,
+    json: &View,
     at: &At,
 ) -> Vec<(String, Slot)> {
     plan.children
@@ -362,7 +362,7 @@ fn start_children(
         .collect()
 }
 
-fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &Json, parent: &At) -> Slot {
+fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &View, parent: &At) -> Slot {
     let path = parent.child(&plan.key);
     match &plan.field.def.source {
         FieldSource::Rest(_) => match prepare(state, plan, parent_json.get()) {
@@ -547,7 +547,7 @@ struct BatchAnswer {
 fn batch_answer(
     state: &Arc<RequestState>,
     plan: &Plan,
-    json: Json,
+    json: View,
     stale: Option<StaleMark>,
     at: &At,
 ) -> Result<BatchAnswer, FieldError> {

@@ -1,8 +1,8 @@
 //! Typed configuration -> async-graphql dynamic schema, every field served by
 //! the one generic resolver.
 
-mod bubble;
 mod coerce;
+mod null_propagation;
 mod resolver;
 
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
     // Depth and cost are checked before the engine sees a document
     // (`gateway::cost`), with list sizes and fragments accounted for.
     let mut builder = Schema::build(&config.query_type, config.mutation_type.as_deref(), None)
-        .extension(bubble::NullPropagation);
+        .extension(null_propagation::NullPropagation);
     if !config.server.introspection {
         builder = builder.disable_introspection();
     }

@@ -13,10 +13,10 @@ use crate::config::{FieldSource, OnError};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::exec::data::{Data, ObjRef, ObjectData};
-use crate::exec::json::Json;
 use crate::exec::plan::Plan;
 use crate::exec::registry::{FieldRt, Out};
 use crate::exec::run;
+use crate::exec::view::View;
 
 /// The resolver function for `field`.
 pub(crate) fn resolver(
@@ -71,7 +71,7 @@ fn on_error<'a>(
                     .extend_with(|_, ext| ext.set("degraded", true))
                     .into_server_error(rc.ctx.item.pos);
                 if let Some(node) = &rc.ctx.path_node {
-                    reported.path = super::bubble::path_of(node);
+                    reported.path = super::null_propagation::path_of(node);
                 }
                 state.absorb(reported);
             }
@@ -89,10 +89,10 @@ fn plain(json: Value) -> Data {
         Value::Null => Data::Null,
         Value::Array(items) => Data::List(items.into_iter().map(plain).collect()),
         json @ Value::Object(_) => Data::Object(Arc::new(ObjectData {
-            json: Json::new(json),
+            json: View::new(json),
             children: Vec::new(),
         })),
-        json => Data::Leaf(Json::new(json)),
+        json => Data::Leaf(View::new(json)),
     }
 }
 
@@ -130,7 +130,7 @@ async fn resolve<'a>(
                 args,
                 selection,
             ));
-            let null = Json::null();
+            let null = View::null();
             let parent_json = parent.map_or(&null, |p| &p.0.json);
             let path = rc
                 .ctx
@@ -164,7 +164,7 @@ async fn resolve<'a>(
         && let Some(node) = &rc.ctx.path_node
     {
         state.mark_stale(
-            super::bubble::path_of(node),
+            super::null_propagation::path_of(node),
             stale.upstream.clone(),
             stale.age,
         );

@@ -18,26 +18,26 @@ enum Step {
 
 /// A shared view of one value inside an answer.
 #[derive(Debug, Clone)]
-pub(crate) struct Json {
+pub(crate) struct View {
     root: Arc<Value>,
     path: Arc<[Step]>,
 }
 
-impl Json {
+impl View {
     /// The whole of `root`.
-    pub(crate) fn root(root: Arc<Value>) -> Json {
-        Json {
+    pub(crate) fn root(root: Arc<Value>) -> View {
+        View {
             root,
             path: Arc::from([]),
         }
     }
 
-    pub(crate) fn new(value: Value) -> Json {
-        Json::root(Arc::new(value))
+    pub(crate) fn new(value: Value) -> View {
+        View::root(Arc::new(value))
     }
 
-    pub(crate) fn null() -> Json {
-        Json::root(EMPTY.clone())
+    pub(crate) fn null() -> View {
+        View::root(EMPTY.clone())
     }
 
     /// The value; `null` where the path leads nowhere.
@@ -60,21 +60,21 @@ impl Json {
         value
     }
 
-    fn extend(&self, steps: impl IntoIterator<Item = Step>) -> Json {
+    fn extend(&self, steps: impl IntoIterator<Item = Step>) -> View {
         let path: Vec<Step> = self.path.iter().cloned().chain(steps).collect();
-        Json {
+        View {
             root: self.root.clone(),
             path: Arc::from(path),
         }
     }
 
     /// Item `i` of this list.
-    pub(crate) fn index(&self, i: usize) -> Json {
+    pub(crate) fn index(&self, i: usize) -> View {
         self.extend([Step::Index(i)])
     }
 
     /// The value at `keys` below this one (`select`, `@from`, a field name).
-    pub(crate) fn at(&self, keys: &[String]) -> Json {
+    pub(crate) fn at(&self, keys: &[String]) -> View {
         if keys.is_empty() {
             return self.clone();
         }
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn paths_walk_objects_and_lists_and_missing_is_null() {
-        let json = Json::new(serde_json::json!({"data": {"items": [{"id": 1}, {"id": 2}]}}));
+        let json = View::new(serde_json::json!({"data": {"items": [{"id": 1}, {"id": 2}]}}));
         let items = json.at(&["data".into(), "items".into()]);
         assert_eq!(
             items.index(1).at(&["id".into()]).get(),
@@ -101,6 +101,6 @@ mod tests {
         );
         assert!(items.index(5).get().is_null());
         assert!(json.at(&["nope".into()]).get().is_null());
-        assert!(Json::null().get().is_null());
+        assert!(View::null().get().is_null());
     }
 }
