@@ -22,11 +22,14 @@ for target in "${targets[@]}"; do
     # More cases than fit in the time: `timeout` ends the run, which then
     # counts as passed (exit 124); any other failure is a finding.
     FUZZ_CASES=100000000 timeout --signal=INT "$seconds" \
-        cargo test --locked --test fuzz -q -- --exact "$target" >"/tmp/fuzz-$target.log" 2>&1
+        cargo test --locked --test fuzz -q -- --exact --nocapture "$target" >"/tmp/fuzz-$target.log" 2>&1
     rc=$?
     took=$(($(date +%s) - started))
     case $rc in
-        0 | 124 | 130) echo "fuzz: $target ran ${took}s without a failure" ;;
+        0 | 124 | 130)
+            done_cases=$(grep -o 'fuzz: [0-9]* cases' "/tmp/fuzz-$target.log" | tail -1 | grep -o '[0-9]*')
+            echo "fuzz: $target ran ${took}s, ${done_cases:-<1000} cases, without a failure"
+            ;;
         *)
             echo "fuzz: $target FAILED after ${took}s (exit $rc); the case is in tests/proptest-regressions/fuzz.txt"
             tail -40 "/tmp/fuzz-$target.log"

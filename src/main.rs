@@ -47,6 +47,8 @@ enum Command {
         zero_latency: bool,
     },
     /// Run only the demo's simulated upstreams, on fixed ports (for compose).
+    /// Prints the SDL definitions of Tributary's directives (for editors).
+    Directives,
     Upstreams {
         /// Address to bind them on (`0.0.0.0` inside a container).
         #[arg(long, default_value = "127.0.0.1")]
@@ -84,6 +86,10 @@ fn main() -> ExitCode {
     });
     let code = match command {
         Command::Check { schemas } => check(&schemas),
+        Command::Directives => {
+            print!("{}", config::vocabulary::sdl());
+            ExitCode::SUCCESS
+        }
         Command::Serve { schema, http } => match config::load_file(&schema) {
             Ok(config) => run(serve(config, http, None)),
             Err(diagnostics) => {

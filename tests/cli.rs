@@ -484,3 +484,38 @@ async fn demo_serves_the_product_page() {
     assert!(product["shipping"]["carrier"].is_string(), "{body}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `tributary directives` prints definitions an editor can use (the loader
+/// takes its known arguments from the same table), and a schema that
+/// carries them still loads.
+#[test]
+fn directives_prints_definitions_that_a_schema_may_carry() {
+    let output = tributary(&["directives"]).output().expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let definitions = String::from_utf8(output.stdout).expect("UTF-8");
+    for directive in [
+        "@upstream(",
+        "@rest(",
+        "@server(",
+        "@listSize(",
+        "@onError(",
+    ] {
+        assert!(
+            definitions.contains(&format!("directive {directive}")),
+            "{directive}"
+        );
+    }
+    assert!(
+        definitions.contains("  tripsBreaker: Boolean"),
+        "{definitions}"
+    );
+
+    let dir = support::fresh_dir("cli");
+    let with_definitions = write_schema(&dir, "defined", &format!("{definitions}\n{GOOD}"));
+    let out = check(&[&with_definitions]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -18,6 +18,21 @@ use tributary::config::{self, FieldSource, TypeDef};
 use tributary::gateway::GraphqlRequest;
 use tributary::http::request::{from_body, from_query_string};
 
+/// Counts cases in a long run (`FUZZ_CASES` set, as `scripts/fuzz.sh`
+/// does) and prints the count every 1,000, so a run cut by its time limit
+/// still says how far it got.
+fn tick() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CASES: AtomicU64 = AtomicU64::new(0);
+    static LONG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *LONG.get_or_init(|| std::env::var_os("FUZZ_CASES").is_some()) {
+        let n = CASES.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(1_000) {
+            eprintln!("fuzz: {n} cases");
+        }
+    }
+}
+
 fn cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("FUZZ_CASES")
         .ok()
@@ -178,6 +193,7 @@ proptest! {
     /// a config it accepts builds a gateway.
     #[test]
     fn sdl_loader_never_panics(sdl in seeded("sdl")) {
+        tick();
         let text = String::from_utf8_lossy(&sdl);
         let started = Instant::now();
         let loaded = config::load("fuzz.graphql", &text, &|_| None);
@@ -195,6 +211,7 @@ proptest! {
     /// or a message.
     #[test]
     fn request_parsing_never_panics(bytes in seeded("request"), raw in any::<Vec<u8>>()) {
+        tick();
         let _ = from_body(&bytes);
         let _ = from_body(&raw);
         let _ = from_query_string(&String::from_utf8_lossy(&bytes));
@@ -236,6 +253,7 @@ proptest! {
         q in any::<String>(),
         h in any::<String>(),
     ) {
+        tick();
         let binding = binding();
         let base = url::Url::parse("http://127.0.0.1:1/base").expect("url");
         let mut args = Map::new();
@@ -346,6 +364,7 @@ proptest! {
     /// fragments included; a document it accepts is within the limits.
     #[test]
     fn cost_analysis_is_fast_and_total(doc in document(), seed in seeded("query")) {
+        tick();
         let config = config::load("t.graphql", COST_SDL, &|_| None).expect("schema");
         let gateway = Gateway::new(&config).expect("gateway");
         for query in [doc, String::from_utf8_lossy(&seed).into_owned()] {

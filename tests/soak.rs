@@ -11,7 +11,6 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minute_of_mixed_traffic_leaves_good_requests_unharmed() {
-    tributary::init_tls();
     let settings = driver::Settings {
         bin: env!("CARGO_BIN_EXE_tributary").to_owned(),
         duration: Duration::from_secs(

@@ -145,6 +145,7 @@ impl Counters {
 }
 
 pub async fn run(settings: &Settings) -> Result<Summary> {
+    tributary::init_tls();
     // The upstreams get a runtime (and thread) of their own, so that the
     // load generators' work never delays their answers.
     let (env_tx, env_rx) = std::sync::mpsc::channel::<Result<HashMap<String, String>>>();

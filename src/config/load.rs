@@ -15,7 +15,8 @@ use url::Url;
 
 use super::directives::DirectiveArgs;
 use super::env::{EnvLookup, interpolate};
-use super::policy::{self, POLICY_ARGS};
+use super::policy;
+use super::vocabulary;
 use super::{
     ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef,
     FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier, RestBinding,
@@ -23,63 +24,6 @@ use super::{
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
-const UPSTREAM_ARGS: [&str; 17] = [
-    "cache",
-    "dedupe",
-    "name",
-    "url",
-    "http2",
-    "headers",
-    "forwardHeaders",
-    "maxResponseBytes",
-    "poolMaxIdle",
-    "timeout",
-    "connectTimeout",
-    "readTimeout",
-    "attemptTimeout",
-    "retry",
-    "breaker",
-    "maxConcurrent",
-    "queueTimeout",
-];
-const SERVER_ARGS: [&str; 21] = [
-    "timeline",
-    "maxBodyBytes",
-    "maxDepth",
-    "maxCost",
-    "maxComplexity",
-    "defaultListSize",
-    "maxUpstreamCalls",
-    "maxAliases",
-    "maxRootFields",
-    "maxRequestTime",
-    "maxResponseBytes",
-    "documentCacheBytes",
-    "introspection",
-    "graphiql",
-    "headerReadTimeout",
-    "bodyReadTimeout",
-    "idleTimeout",
-    "maxConnections",
-    "connectionWait",
-    "http2MaxStreams",
-    "shutdownGrace",
-];
-const REST_ARGS: [&str; 13] = [
-    "batch",
-    "tripsBreaker",
-    "upstream",
-    "path",
-    "method",
-    "query",
-    "headers",
-    "body",
-    "select",
-    "forwardHeaders",
-    "timeout",
-    "retry",
-    "idempotent",
-];
 /// Directives the SDL may carry that the gateway leaves to the engine.
 const PASSTHROUGH_DIRECTIVES: [&str; 3] = ["deprecated", "specifiedBy", "oneOf"];
 
@@ -173,7 +117,11 @@ impl Loader<'_> {
                     // @upstream starts from them.
                     for directive in &schema_node.directives {
                         if directive.node.name.node == "upstreamDefaults" {
-                            let args = DirectiveArgs::new(directive, &POLICY_ARGS, &mut self.diags);
+                            let args = DirectiveArgs::new(
+                                directive,
+                                &vocabulary::policy_names(),
+                                &mut self.diags,
+                            );
                             policy::apply(&mut defaults, &args.all(), &mut self.diags);
                         }
                     }
@@ -325,7 +273,7 @@ impl Loader<'_> {
     }
 
     fn server(&mut self, directive: &Positioned<ConstDirective>, server: &mut ServerSettings) {
-        let args = DirectiveArgs::new(directive, &SERVER_ARGS, &mut self.diags);
+        let args = DirectiveArgs::new(directive, &vocabulary::arg_names("server"), &mut self.diags);
         let diags = &mut self.diags;
         let count = |key: &str, diags: &mut Vec<Diagnostic>| args.usize(key, diags);
         let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
@@ -431,7 +379,11 @@ impl Loader<'_> {
         directive: &Positioned<ConstDirective>,
         defaults: &Policies,
     ) -> Option<UpstreamConfig> {
-        let args = DirectiveArgs::new(directive, &UPSTREAM_ARGS, &mut self.diags);
+        let args = DirectiveArgs::new(
+            directive,
+            &vocabulary::arg_names("upstream"),
+            &mut self.diags,
+        );
         let name = args.required_string("name", &mut self.diags);
         let url = args.required_string("url", &mut self.diags).and_then(|(raw, pos)| {
             let text = self.interpolate(raw, pos)?;
@@ -450,10 +402,11 @@ impl Loader<'_> {
             }
         });
         let mut policies = defaults.clone();
+        let policy_names = vocabulary::policy_names();
         let policy_args: Vec<_> = args
             .all()
             .into_iter()
-            .filter(|(k, _, _)| POLICY_ARGS.contains(k))
+            .filter(|(k, _, _)| policy_names.contains(k))
             .collect();
         policy::apply(&mut policies, &policy_args, &mut self.diags);
         let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
@@ -738,7 +691,7 @@ impl Loader<'_> {
                 }
             }
             (None, Some(f)) => {
-                let args = DirectiveArgs::new(f, &["path"], &mut self.diags);
+                let args = DirectiveArgs::new(f, &vocabulary::arg_names("from"), &mut self.diags);
                 let path = args
                     .required_string("path", &mut self.diags)
                     .map(|(p, _)| p.split('.').map(str::to_owned).collect())
@@ -796,7 +749,7 @@ impl Loader<'_> {
     ) -> Option<ListSize> {
         let reader = DirectiveArgs::new(
             directive,
-            &["assumedSize", "slicingArguments"],
+            &vocabulary::arg_names("listSize"),
             &mut self.diags,
         );
         if !matches!(ty.base, BaseType::List(_)) {
@@ -881,7 +834,7 @@ impl Loader<'_> {
         field: &FieldCtx<'_>,
         scope: &Scope<'_>,
     ) -> Option<RestBinding> {
-        let args = DirectiveArgs::new(directive, &REST_ARGS, &mut self.diags);
+        let args = DirectiveArgs::new(directive, &vocabulary::arg_names("rest"), &mut self.diags);
         let upstream = args
             .required_string("upstream", &mut self.diags)
             .and_then(|(name, pos)| match scope.upstreams.get(name) {
@@ -1183,7 +1136,11 @@ impl Loader<'_> {
         source: &FieldSource,
         scope: &Scope<'_>,
     ) -> OnError {
-        let args = DirectiveArgs::new(directive, &["use", "value"], &mut self.diags);
+        let args = DirectiveArgs::new(
+            directive,
+            &vocabulary::arg_names("onError"),
+            &mut self.diags,
+        );
         let Some((policy, pos)) = args.required_string("use", &mut self.diags) else {
             return OnError::Fail;
         };

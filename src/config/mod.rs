@@ -11,6 +11,7 @@ mod error;
 mod load;
 pub mod policy;
 pub mod template;
+pub mod vocabulary;
 
 use std::{sync::Arc, time::Duration};
 

@@ -160,19 +160,6 @@ pub enum OnError {
     Stale { fallback: Option<ConstValue> },
 }
 
-pub(crate) const POLICY_ARGS: [&str; 10] = [
-    "cache",
-    "dedupe",
-    "timeout",
-    "connectTimeout",
-    "readTimeout",
-    "attemptTimeout",
-    "retry",
-    "breaker",
-    "maxConcurrent",
-    "queueTimeout",
-];
-
 /// Reads policy arguments from a directive's arguments onto `base`.
 pub(crate) fn apply(
     base: &mut Policies,
