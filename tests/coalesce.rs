@@ -31,7 +31,7 @@ type Item {{ id: ID! }}
 /// How many operations the gateway executed, from its own metrics.
 fn operations(gateway: &tributary::Gateway) -> f64 {
     gateway
-        .metrics
+        .metrics()
         .render()
         .lines()
         .find_map(|l| {

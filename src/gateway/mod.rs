@@ -51,11 +51,11 @@ pub struct Gateway {
     schema: Schema,
     registry: Arc<Registry>,
     /// Every upstream, in declaration order (metrics, status page).
-    pub upstreams: Vec<Arc<Upstream>>,
-    pub metrics: Arc<Metrics>,
+    upstreams: Vec<Arc<Upstream>>,
+    metrics: Arc<Metrics>,
     /// The latest executions, drawn on the status page.
-    pub recent: RecentTimelines,
-    pub settings: ServerSettings,
+    recent: RecentTimelines,
+    settings: ServerSettings,
     /// Parsed documents that validated, by query text, weighed by size:
     /// parsing costs more than the rest of a small request's execution.
     documents: moka::sync::Cache<String, Arc<Prepared>>,
@@ -98,8 +98,14 @@ pub enum Refusal {
 /// nothing.
 pub struct Prepared {
     pub document: Arc<ExecutableDocument>,
-    /// The operation the measure is of.
+    /// The operation the client named, which the measure is of.
     operation_name: Option<String>,
+    /// The chosen operation's type (`None`: the name matches no operation,
+    /// or several operations and no name; the engine reports that).
+    kind: Option<OperationType>,
+    /// The operation's name for spans and metrics: the client's, else the
+    /// document's name for its only operation.
+    label_name: Option<String>,
     pub measure: cost::Measure,
     /// Whether it came from the cache; a new one is kept once it validated.
     cached: bool,
@@ -155,13 +161,12 @@ impl Gateway {
     pub(crate) fn coalesce_key(
         &self,
         request: &GraphqlRequest,
-        document: &ExecutableDocument,
+        prepared: &Prepared,
         headers: &HeaderMap,
-        variant: &str,
+        variant: &[u8],
     ) -> Option<crate::upstream::cache::CacheKey> {
         let coalesce = self.coalesce.as_ref()?;
-        if operation_type(document, request.operation_name.as_deref()) != Some(OperationType::Query)
-        {
+        if prepared.kind != Some(OperationType::Query) {
             return None;
         }
         // Exact bytes, each part length-prefixed: header values that differ
@@ -171,7 +176,7 @@ impl Gateway {
             identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             identity.extend_from_slice(bytes);
         };
-        part(variant.as_bytes());
+        part(variant);
         part(
             request
                 .operation_name
@@ -191,6 +196,26 @@ impl Gateway {
             }
         }
         Some(crate::upstream::cache::key("operation", &identity))
+    }
+
+    /// The `@server` settings the gateway runs with.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    /// Every upstream, in declaration order.
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.upstreams
+    }
+
+    /// The Prometheus metrics (`/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The latest executions (`/status`).
+    pub fn recent(&self) -> &RecentTimelines {
+        &self.recent
     }
 
     /// The client of upstream `name`: its cache (`cache.stats`) and guards.
@@ -225,14 +250,19 @@ impl Gateway {
             Some(prepared) => prepared.document.clone(),
             None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
         };
-        if read_only && operation_type(&document, operation_name) == Some(OperationType::Mutation) {
-            return Err(Refusal::MutationOverGet);
-        }
         if let Some(prepared) = cached
             && prepared.operation_name.as_deref() == operation_name
-            && !prepared.measure.reads_variables
         {
-            return Ok(prepared);
+            if read_only && prepared.kind == Some(OperationType::Mutation) {
+                return Err(Refusal::MutationOverGet);
+            }
+            if !prepared.measure.reads_variables {
+                return Ok(prepared);
+            }
+        }
+        let kind = operation_type(&document, operation_name);
+        if read_only && kind == Some(OperationType::Mutation) {
+            return Err(Refusal::MutationOverGet);
         }
         let measure = self
             .cost
@@ -243,9 +273,21 @@ impl Gateway {
                 &self.limits,
             )
             .map_err(Refusal::Limit)?;
+        // The document's name for its only operation when the client gave
+        // no `operationName` (curl, most clients).
+        let label_name = operation_name
+            .map(str::to_owned)
+            .or_else(|| match &document.operations {
+                DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+                    ops.keys().next().map(ToString::to_string)
+                }
+                _ => None,
+            });
         Ok(Arc::new(Prepared {
             document,
             operation_name: operation_name.map(str::to_owned),
+            kind,
+            label_name,
             measure,
             cached: false,
         }))
@@ -273,23 +315,13 @@ impl Gateway {
                 executed: false,
             };
         }
-        let kind = match operation_type(document, request.operation_name.as_deref()) {
+        let kind = match prepared.kind {
             Some(OperationType::Mutation) => "mutation",
             Some(OperationType::Subscription) => "subscription",
             _ => "query",
         };
-        // The document's name for its only operation when the client gave
-        // no `operationName` (curl, most clients).
-        let name = request
-            .operation_name
-            .clone()
-            .or_else(|| match &document.operations {
-                DocumentOperations::Multiple(ops) if ops.len() == 1 => {
-                    ops.keys().next().map(ToString::to_string)
-                }
-                _ => None,
-            });
-        let label = match &name {
+        let name = prepared.label_name.as_deref();
+        let label = match name {
             Some(name) => format!("{kind} {name}"),
             None => kind.to_owned(),
         };
@@ -302,7 +334,7 @@ impl Gateway {
             "graphql.operation",
             otel.name = %label,
             otel.kind = "server",
-            graphql.operation.name = name.as_deref(),
+            graphql.operation.name = name,
             graphql.operation.type = kind,
             tributary.document.hash = %document_hash(&request.query),
             )
@@ -366,6 +398,8 @@ impl Gateway {
                 Arc::new(Prepared {
                     document: prepared.document.clone(),
                     operation_name: prepared.operation_name.clone(),
+                    kind: prepared.kind,
+                    label_name: prepared.label_name.clone(),
                     measure: prepared.measure,
                     cached: true,
                 }),

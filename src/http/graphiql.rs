@@ -64,7 +64,7 @@ impl Assets {
 
 /// `GET /`: the playground.
 pub async fn page(State(app): State<AppState>) -> Response {
-    if !app.gateway.settings.graphiql {
+    if !app.gateway.settings().graphiql {
         return (
             StatusCode::NOT_FOUND,
             "GraphiQL is disabled (@server(graphiql: false))\n",

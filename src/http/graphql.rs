@@ -57,7 +57,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
             ),
         );
     }
-    let limit = app.gateway.settings.max_body_bytes;
+    let limit = app.gateway.settings().max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -65,7 +65,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
     if declared.is_some_and(|len| len > limit) {
         return too_large(rt, limit);
     }
-    let deadline = app.gateway.settings.connections.body_read_timeout;
+    let deadline = app.gateway.settings().connections.body_read_timeout;
     let bytes: Bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await
     {
         Ok(Ok(bytes)) => bytes,
@@ -141,17 +141,19 @@ async fn run(
             return graphql_errors(rt, vec![error], ErrorCode::GraphqlValidationFailed);
         }
     };
-    let timeline = app.gateway.settings.timeline
+    let timeline = app.gateway.settings().timeline
         && headers
             .get(TIMELINE_HEADER)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| matches!(v.trim(), "1" | "true"));
-    let variant = format!("{rt:?} {timeline}");
+    // What else changes the bytes of the response: its media type and
+    // whether it carries the timeline.
+    let variant = [u8::from(rt == ResponseType::Json), u8::from(timeline)];
     let key = app
         .gateway
-        .coalesce_key(&request, &prepared.document, &headers, &variant);
+        .coalesce_key(&request, &prepared, &headers, &variant);
     let gateway = app.gateway.clone();
-    let max_bytes = gateway.settings.max_response_bytes;
+    let max_bytes = gateway.settings().max_response_bytes;
     let execution = async move {
         let outcome = gateway
             .execute(request, &prepared, headers, started, timeline)

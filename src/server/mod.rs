@@ -28,7 +28,7 @@ pub struct AppState {
 /// `/metrics`, `/status`.
 pub fn app(state: AppState) -> Router {
     // The GraphQL handler enforces maxBodyBytes itself, with a GraphQL error.
-    let body_limit = state.gateway.settings.max_body_bytes.saturating_add(1);
+    let body_limit = state.gateway.settings().max_body_bytes.saturating_add(1);
     Router::new()
         .route("/", get(graphiql::page))
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -51,7 +51,7 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.gateway.metrics.render(),
+        state.gateway.metrics().render(),
     )
         .into_response()
 }
@@ -59,8 +59,8 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
 /// `GET /status`: upstream health and recent waterfalls, as HTML.
 async fn status(State(state): State<AppState>) -> axum::response::Response {
     let gateway = &state.gateway;
-    let upstreams = gateway.metrics.summaries(&gateway.upstreams);
-    let timelines = gateway.recent.list();
+    let upstreams = gateway.metrics().summaries(gateway.upstreams());
+    let timelines = gateway.recent().list();
     axum::response::Html(crate::telemetry::status::render(&upstreams, &timelines)).into_response()
 }
 
@@ -186,7 +186,7 @@ pub async fn spawn(addr: &str, state: AppState) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = state.gateway.settings.connections.clone();
+    let settings = state.gateway.settings().connections.clone();
     let task = tokio::spawn(run(listener, app(state), settings, async move {
         let _ = stopped.await;
     }));

@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::window::Window;
 use crate::config::BreakerPolicy;
 
-const BUCKETS: u64 = 10;
+/// The window's two counts.
+const OK: usize = 0;
+const FAILED: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
@@ -57,14 +60,6 @@ pub struct Open {
     pub retry_in: Duration,
 }
 
-#[derive(Debug, Default)]
-struct Bucket {
-    /// Which bucket period the counts belong to.
-    period: AtomicU64,
-    ok: AtomicU32,
-    failed: AtomicU32,
-}
-
 #[derive(Debug)]
 pub struct Breaker {
     upstream: String,
@@ -76,13 +71,15 @@ pub struct Breaker {
     probes_started: AtomicU32,
     probes_ok: AtomicU32,
     consecutive: AtomicU32,
-    buckets: Vec<Bucket>,
+    /// Good (0) and failed (1) calls over the policy's window.
+    window: Window,
     transitions: AtomicU64,
 }
 
 impl Breaker {
     pub fn new(upstream: &str, policy: BreakerPolicy) -> Breaker {
         Breaker {
+            window: Window::new(policy.window),
             upstream: upstream.to_owned(),
             policy,
             epoch: Instant::now(),
@@ -91,7 +88,6 @@ impl Breaker {
             probes_started: AtomicU32::new(0),
             probes_ok: AtomicU32::new(0),
             consecutive: AtomicU32::new(0),
-            buckets: (0..BUCKETS).map(|_| Bucket::default()).collect(),
             transitions: AtomicU64::new(0),
         }
     }
@@ -189,24 +185,11 @@ impl Breaker {
     }
 
     fn count(&self, failed: bool) {
-        let bucket_ms = (ms(self.policy.window) / BUCKETS).max(1);
-        let period = self.now_ms() / bucket_ms;
-        let bucket = &self.buckets[(period % BUCKETS) as usize];
-        let seen = bucket.period.load(Ordering::Acquire);
-        if seen != period
-            && bucket
-                .period
-                .compare_exchange(seen, period, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            bucket.ok.store(0, Ordering::Release);
-            bucket.failed.store(0, Ordering::Release);
-        }
         if failed {
-            bucket.failed.fetch_add(1, Ordering::AcqRel);
+            self.window.add(FAILED);
             self.consecutive.fetch_add(1, Ordering::AcqRel);
         } else {
-            bucket.ok.fetch_add(1, Ordering::AcqRel);
+            self.window.add(OK);
             self.consecutive.store(0, Ordering::Release);
         }
     }
@@ -221,16 +204,7 @@ impl Breaker {
         {
             return Some(format!("{consecutive} failures in a row"));
         }
-        let bucket_ms = (ms(self.policy.window) / BUCKETS).max(1);
-        let period = self.now_ms() / bucket_ms;
-        let (mut ok, mut bad) = (0u64, 0u64);
-        for bucket in &self.buckets {
-            let p = bucket.period.load(Ordering::Acquire);
-            if p + BUCKETS > period {
-                ok += u64::from(bucket.ok.load(Ordering::Acquire));
-                bad += u64::from(bucket.failed.load(Ordering::Acquire));
-            }
-        }
+        let [ok, bad] = self.window.sums();
         let total = ok + bad;
         let ratio = if total == 0 {
             0.0
@@ -251,10 +225,7 @@ impl Breaker {
 
     fn reset_counts(&self) {
         self.consecutive.store(0, Ordering::Release);
-        for bucket in &self.buckets {
-            bucket.ok.store(0, Ordering::Release);
-            bucket.failed.store(0, Ordering::Release);
-        }
+        self.window.clear();
     }
 
     /// Moves `from` -> `to` if still in `from`; only the winner logs.

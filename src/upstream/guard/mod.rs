@@ -20,6 +20,7 @@
 
 pub mod breaker;
 pub(crate) mod retry;
+mod window;
 pub(crate) use retry::random_below;
 
 use std::future::Future;

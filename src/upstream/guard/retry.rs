@@ -2,11 +2,9 @@
 //! amplifying an outage.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::window::Window;
 use crate::config::RetryPolicy;
 
 /// The wait before retry number `retry` (1 = the first retry): exponential
@@ -105,71 +103,36 @@ pub(crate) fn random_below(bound: u64) -> u64 {
 /// a multiple of its normal load.
 #[derive(Debug)]
 pub(crate) struct RetryBudget {
-    epoch: Instant,
-    calls: [Counter; 10],
-    retries: [Counter; 10],
+    /// First attempts (0) and retries (1) over the last ten seconds.
+    window: Window,
 }
 
 const MIN_PER_SECOND: u64 = 10;
-
-#[derive(Debug, Default)]
-struct Counter {
-    second: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Counter {
-    fn add(&self, second: u64) {
-        let seen = self.second.load(Ordering::Acquire);
-        if seen != second
-            && self
-                .second
-                .compare_exchange(seen, second, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.count.store(0, Ordering::Release);
-        }
-        self.count.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-fn sum(counters: &[Counter; 10], second: u64) -> u64 {
-    counters
-        .iter()
-        .filter(|c| c.second.load(Ordering::Acquire) + 10 > second)
-        .map(|c| c.count.load(Ordering::Acquire))
-        .sum()
-}
+const CALLS: usize = 0;
+const RETRIES: usize = 1;
 
 impl RetryBudget {
     pub(crate) fn new() -> RetryBudget {
         RetryBudget {
-            epoch: Instant::now(),
-            calls: Default::default(),
-            retries: Default::default(),
+            window: Window::new(Duration::from_secs(10)),
         }
-    }
-
-    fn second(&self) -> u64 {
-        self.epoch.elapsed().as_secs()
     }
 
     /// Counts a first attempt.
     pub(crate) fn call(&self) {
-        let second = self.second();
-        self.calls[(second % 10) as usize].add(second);
+        self.window.add(CALLS);
     }
 
     /// Takes one retry from the budget, if there is one.
     pub(crate) fn try_retry(&self, ratio: f64) -> bool {
-        let second = self.second();
-        let calls = sum(&self.calls, second);
-        let retries = sum(&self.retries, second);
-        let allowed = (calls as f64 * ratio) as u64 + MIN_PER_SECOND * (second.min(9) + 1);
+        let [calls, retries] = self.window.sums();
+        // One bucket is a second: the flat allowance grows to ten seconds' worth.
+        let seconds = self.window.period().min(9) + 1;
+        let allowed = (calls as f64 * ratio) as u64 + MIN_PER_SECOND * seconds;
         if retries >= allowed {
             return false;
         }
-        self.retries[(second % 10) as usize].add(second);
+        self.window.add(RETRIES);
         true
     }
 }
