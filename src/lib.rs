@@ -4,15 +4,18 @@
 //!
 //! # Layout
 //! - [`config`]: SDL + directives -> typed, validated [`config::Config`]
-//!   (diagnostics with `file:line:col`).
+//!   (diagnostics with `file:line:col`); the directive vocabulary.
 //! - [`schema`]: config -> async-graphql dynamic schema; the one generic
 //!   resolver; null propagation; JSON -> GraphQL coercion.
 //! - [`exec`]: the plan/execute step: starts every bound field as soon as its
 //!   inputs are known, dedupes identical calls within an operation.
 //! - [`upstream`]: request rendering (safe templates) and per-upstream clients.
-//! - [`gateway`]: a loaded schema ready to execute; parsed-document cache.
+//! - [`gateway`]: a loaded schema ready to execute: prepared documents
+//!   (parsed, measured against the cost limits, cached once valid) and the
+//!   run-time budgets of each request.
 //! - [`http`]: GraphQL over HTTP, GraphiQL.
-//! - [`server`]: `app(state) -> Router`, graceful `run`.
+//! - [`server`]: `app(state) -> Router`; the accept loop with its connection
+//!   cap and timeouts; bounded graceful shutdown.
 //! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks.
 //! - [`error`]: the one `ErrorCode` vocabulary.
 //!
