@@ -275,43 +275,38 @@ impl Loader<'_> {
     fn server(&mut self, directive: &Positioned<ConstDirective>, server: &mut ServerSettings) {
         let args = DirectiveArgs::new(directive, &vocabulary::arg_names("server"), &mut self.diags);
         let diags = &mut self.diags;
-        let count = |key: &str, diags: &mut Vec<Diagnostic>| args.usize(key, diags);
-        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        if let Some(v) = count("maxBodyBytes", diags) {
-            server.max_body_bytes = v;
+        // Counts, as usize or u64 settings (`maxComplexity` is the older
+        // name of `maxCost`, read first so `maxCost` wins).
+        let sizes: [(&str, &mut usize); 5] = [
+            ("maxBodyBytes", &mut server.max_body_bytes),
+            ("maxDepth", &mut server.max_depth),
+            ("maxAliases", &mut server.max_aliases),
+            ("maxRootFields", &mut server.max_root_fields),
+            ("maxResponseBytes", &mut server.max_response_bytes),
+        ];
+        for (key, slot) in sizes {
+            if let Some(v) = args.usize(key, diags) {
+                *slot = v;
+            }
         }
-        if let Some(v) = count("maxDepth", diags) {
-            server.max_depth = v;
+        if let Some(v) = args.usize("maxComplexity", diags) {
+            server.max_cost = u64::try_from(v).unwrap_or(u64::MAX);
         }
-        // `maxComplexity` is the older name of `maxCost`.
-        if let Some(v) = count("maxComplexity", diags) {
-            server.max_cost = wide(v);
+        let totals: [(&str, &mut u64); 4] = [
+            ("maxCost", &mut server.max_cost),
+            ("defaultListSize", &mut server.default_list_size),
+            ("maxUpstreamCalls", &mut server.max_upstream_calls),
+            ("documentCacheBytes", &mut server.document_cache_bytes),
+        ];
+        for (key, slot) in totals {
+            if let Some(v) = args.usize(key, diags) {
+                *slot = u64::try_from(v).unwrap_or(u64::MAX);
+            }
         }
-        if let Some(v) = count("maxCost", diags) {
-            server.max_cost = wide(v);
-        }
-        if let Some(v) = count("defaultListSize", diags) {
-            server.default_list_size = wide(v);
-        }
-        if let Some(v) = count("maxUpstreamCalls", diags) {
-            server.max_upstream_calls = wide(v);
-        }
-        if let Some(v) = count("maxAliases", diags) {
-            server.max_aliases = v;
-        }
-        if let Some(v) = count("maxRootFields", diags) {
-            server.max_root_fields = v;
-        }
-        if let Some(v) = count("maxResponseBytes", diags) {
-            server.max_response_bytes = v;
-        }
-        if let Some(v) = count("documentCacheBytes", diags) {
-            server.document_cache_bytes = wide(v);
-        }
-        if let Some(v) = count("maxConnections", diags) {
+        if let Some(v) = args.usize("maxConnections", diags) {
             server.connections.max_connections = Some(v);
         }
-        if let Some(v) = count("http2MaxStreams", diags) {
+        if let Some(v) = args.usize("http2MaxStreams", diags) {
             server.connections.http2_max_streams = u32::try_from(v).unwrap_or(u32::MAX);
         }
         let connections = &mut server.connections;
