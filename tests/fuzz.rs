@@ -230,7 +230,14 @@ type Query {
 type Item { id: ID }
 "#;
 
+/// Loaded once for all cases.
 fn binding() -> Arc<tributary::config::RestBinding> {
+    static BINDING: std::sync::OnceLock<Arc<tributary::config::RestBinding>> =
+        std::sync::OnceLock::new();
+    BINDING.get_or_init(load_binding).clone()
+}
+
+fn load_binding() -> Arc<tributary::config::RestBinding> {
     let config = config::load("t.graphql", TEMPLATE_SDL, &|_| None).expect("schema");
     let Some(TypeDef::Object(query)) = config.types.get("Query") else {
         panic!("Query is an object");
@@ -365,8 +372,11 @@ proptest! {
     #[test]
     fn cost_analysis_is_fast_and_total(doc in document(), seed in seeded("query")) {
         tick();
-        let config = config::load("t.graphql", COST_SDL, &|_| None).expect("schema");
-        let gateway = Gateway::new(&config).expect("gateway");
+        static GATEWAY: std::sync::OnceLock<Gateway> = std::sync::OnceLock::new();
+        let gateway = GATEWAY.get_or_init(|| {
+            let config = config::load("t.graphql", COST_SDL, &|_| None).expect("schema");
+            Gateway::new(&config).expect("gateway")
+        });
         for query in [doc, String::from_utf8_lossy(&seed).into_owned()] {
             let request = GraphqlRequest { query, operation_name: None, variables: None };
             let started = Instant::now();
