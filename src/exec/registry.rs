@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::{BaseType, Type};
 
 use crate::config::{Config, FieldDef, FieldSource, TypeDef};
-use crate::upstream::Upstream;
+use crate::upstream::{CallSpec, Upstream};
 
 /// The named type at the bottom of a field's type.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub(crate) enum Out {
 pub(crate) struct FieldRt {
     pub(crate) def: Arc<FieldDef>,
     pub(crate) upstream: Option<Arc<Upstream>>,
+    /// A bound field's calls, compiled once.
+    pub(crate) call: Option<Arc<CallSpec>>,
     /// The name of the bottom named type.
     pub(crate) named: String,
     pub(crate) out: Out,
@@ -54,17 +56,19 @@ impl Registry {
                 .fields
                 .iter()
                 .map(|(fname, fdef)| {
-                    let upstream = match &fdef.source {
-                        FieldSource::Rest(binding) => {
-                            upstreams.get(&binding.upstream.name).cloned()
-                        }
-                        _ => None,
+                    let (upstream, call) = match &fdef.source {
+                        FieldSource::Rest(binding) => (
+                            upstreams.get(&binding.upstream.name).cloned(),
+                            Some(Arc::new(CallSpec::compile(binding, &fdef.on_error))),
+                        ),
+                        _ => (None, None),
                     };
                     let named = base_name(&fdef.ty).to_owned();
                     let out = out_kind(config, &named);
                     let rt = FieldRt {
                         def: fdef.clone(),
                         upstream,
+                        call,
                         named,
                         out,
                     };

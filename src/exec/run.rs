@@ -23,7 +23,7 @@ use super::plan::Plan;
 use super::registry::Out;
 use super::state::RequestState;
 use super::view::View;
-use crate::config::{BatchConfig, FieldSource, OnError, RestBinding};
+use crate::config::{BatchConfig, FieldSource, RestBinding};
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
 use crate::telemetry::timeline::CallRecord;
@@ -162,7 +162,12 @@ async fn call(
     site: Site,
 ) -> Result<(View, Option<StaleMark>, At), FieldError> {
     let (binding, upstream) = binding(plan)?;
-    let keep_last_good = matches!(plan.field.def.on_error, OnError::Stale { .. });
+    let spec = plan.field.call.as_ref().ok_or_else(|| {
+        FieldError::new(
+            ErrorCode::InternalError,
+            format!("`{}` has no compiled call", plan.field.def.coordinate),
+        )
+    })?;
     let (id, start) = state.recorder.begin();
     // No operation span: this request is not sampled, so no field spans.
     let span = if site.parent.span.is_none() {
@@ -181,7 +186,7 @@ async fn call(
         )
     };
     let result = state
-        .fetch(upstream, binding, request, keep_last_good)
+        .fetch(upstream, spec, request)
         .instrument(span.clone())
         .await;
     let duration = state.recorder.t0.elapsed().saturating_sub(start);

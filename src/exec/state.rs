@@ -14,11 +14,10 @@ use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use super::registry::Registry;
-use crate::config::RestBinding;
 use crate::error::FieldError;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::timeline::Recorder;
-use crate::upstream::{Fetched, Upstream, UpstreamRequest};
+use crate::upstream::{CallSpec, Fetched, Upstream, UpstreamRequest};
 
 /// A stale field: its path, its upstream and the answer's age.
 type StaleField = (
@@ -145,13 +144,12 @@ impl RequestState {
     pub(crate) async fn fetch(
         &self,
         upstream: &Arc<Upstream>,
-        binding: &Arc<RestBinding>,
+        spec: &Arc<CallSpec>,
         request: UpstreamRequest,
-        keep_last_good: bool,
     ) -> Result<Fetched, FieldError> {
         if !request.method.is_safe() {
             self.budget.call()?;
-            return upstream.call(&request, binding, keep_last_good).await;
+            return upstream.call(&request, spec).await;
         }
         let mut key = request.identity();
         key.extend_from_slice(upstream.name().as_bytes());
@@ -162,9 +160,9 @@ impl RequestState {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     self.budget.call()?;
                     let upstream = upstream.clone();
-                    let binding = binding.clone();
+                    let spec = spec.clone();
                     slot.insert(
-                        async move { upstream.call(&request, &binding, keep_last_good).await }
+                        async move { upstream.call(&request, &spec).await }
                             .boxed()
                             .shared(),
                     )

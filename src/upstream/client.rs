@@ -10,7 +10,8 @@ use super::UpstreamRequest;
 use super::cache::{self, Entry, Freshness, RedisCache, ResponseCache};
 use super::guard::{AttemptError, CallOptions, Guard};
 use super::inflight::Inflight;
-use crate::config::{RestBinding, UpstreamConfig};
+use super::spec::CallSpec;
+use crate::config::UpstreamConfig;
 use crate::error::FieldError;
 use crate::telemetry::otel;
 use tracing::Instrument;
@@ -111,18 +112,15 @@ impl Upstream {
     pub async fn call(
         self: &Arc<Self>,
         request: &UpstreamRequest,
-        binding: &Arc<RestBinding>,
-        keep_last_good: bool,
+        spec: &Arc<CallSpec>,
     ) -> Result<Fetched, FieldError> {
         let safe = request.method.is_safe();
         let cache = self.cache.as_ref().filter(|_| safe);
-        let ttl = cache.map_or(Duration::ZERO, |c| {
-            binding.cache_ttl.unwrap_or(c.policy.ttl)
-        });
-        let store = cache.is_some() && (!ttl.is_zero() || keep_last_good);
+        let ttl = cache.map_or(Duration::ZERO, |c| spec.cache_ttl.unwrap_or(c.policy.ttl));
+        let store = cache.is_some() && (!ttl.is_zero() || spec.keep_last_good);
         let share = store || (safe && self.config.policies.dedupe);
         if !share {
-            let answer = self.fetch(request, binding).await?;
+            let answer = self.fetch(request, spec).await?;
             return Ok(Fetched {
                 value: answer.value,
                 cache: CacheStatus::Bypass,
@@ -151,11 +149,11 @@ impl Upstream {
         }
         let this = self.clone();
         let owned_request = request.clone();
-        let owned_binding = binding.clone();
+        let owned_spec = spec.clone();
         let (result, shared) = self
             .inflight
             .run(key, async move {
-                let answer = this.fetch(&owned_request, &owned_binding).await?;
+                let answer = this.fetch(&owned_request, &owned_spec).await?;
                 if let Some(cache) = this.cache.as_ref().filter(|_| store) {
                     let respect = cache.policy.respect_cache_control;
                     if !(respect && answer.no_store) {
@@ -218,16 +216,13 @@ impl Upstream {
     async fn fetch(
         &self,
         request: &UpstreamRequest,
-        binding: &RestBinding,
+        spec: &CallSpec,
     ) -> Result<Answer, FieldError> {
-        let policies = &self.config.policies;
         let options = CallOptions {
-            timeout: binding
-                .timeout
-                .map_or(policies.timeout, |t| t.min(policies.timeout)),
-            retry: binding.retry.as_ref().unwrap_or(&policies.retry),
-            idempotent: binding.idempotent,
-            trips_breaker: binding.trips_breaker,
+            timeout: spec.timeout,
+            retry: &spec.retry,
+            idempotent: spec.idempotent,
+            trips_breaker: spec.trips_breaker,
         };
         let attempt = std::sync::atomic::AtomicU32::new(0);
         // Traced only when the caller's request was sampled (its field span
@@ -243,10 +238,10 @@ impl Upstream {
                     tracing::info_span!(
                     target: otel::SPAN_TARGET,
                     "http.client",
-                    otel.name = %format_args!("{} {}", request.method, binding.path_template),
+                    otel.name = %format_args!("{} {}", request.method, spec.path_template),
                     otel.kind = "client",
                     http.request.method = %request.method,
-                    url.template = %binding.path_template,
+                    url.template = %spec.path_template,
                     server.address = self.config.url.host_str().unwrap_or_default(),
                     // Integers as i64: tracing-opentelemetry exports unsigned
                     // values as strings, and semconv wants ints.

@@ -1,0 +1,49 @@
+//! A compiled call spec: everything the upstream layer needs to know about
+//! one binding's calls, merged once when the schema loads (the field's
+//! overrides over its upstream's policies). The upstream layer takes a spec
+//! and a rendered request, and knows nothing of GraphQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{OnError, Policies, RestBinding, RetryPolicy};
+
+#[derive(Debug)]
+pub struct CallSpec {
+    /// The call's ceiling: the field's own timeout under the upstream's.
+    pub timeout: Duration,
+    /// The field's retry policy merged over the upstream's.
+    pub retry: RetryPolicy,
+    /// Whether a failed attempt may be retried (safe methods, or
+    /// `idempotent: true`).
+    pub idempotent: bool,
+    /// Whether failures count toward the upstream's breaker.
+    pub trips_breaker: bool,
+    /// `@cache(ttl:)`; `None` takes the upstream cache's TTL.
+    pub cache_ttl: Option<Duration>,
+    /// Keep answers even with a zero TTL, for `@onError(use: STALE)`.
+    pub keep_last_good: bool,
+    /// The path as written (`/products/{$parent.id}`), for span names.
+    pub path_template: Arc<str>,
+}
+
+impl CallSpec {
+    /// The spec of `binding`'s calls on a field with `on_error`.
+    pub fn compile(binding: &RestBinding, on_error: &OnError) -> CallSpec {
+        let policies: &Policies = &binding.upstream.policies;
+        CallSpec {
+            timeout: binding
+                .timeout
+                .map_or(policies.timeout, |t| t.min(policies.timeout)),
+            retry: binding
+                .retry
+                .clone()
+                .unwrap_or_else(|| policies.retry.clone()),
+            idempotent: binding.idempotent,
+            trips_breaker: binding.trips_breaker,
+            cache_ttl: binding.cache_ttl,
+            keep_last_good: matches!(on_error, OnError::Stale { .. }),
+            path_template: Arc::from(binding.path_template.as_str()),
+        }
+    }
+}
