@@ -268,8 +268,8 @@ proptest! {
         args.insert("q".to_owned(), Value::String(q.clone()));
         args.insert("h".to_owned(), Value::String(h));
         let headers = http::HeaderMap::new();
-        let inputs = tributary::upstream::Inputs { args: &args, parent: &Value::Null, headers: &headers };
-        match tributary::upstream::render(&binding, &base, inputs) {
+        let inputs = tributary::exec::render::Inputs { args: &args, parent: &Value::Null, headers: &headers };
+        match tributary::exec::render::render(&binding, &base, inputs) {
             Ok(None) => prop_assert!(id.is_empty(), "no call only for an empty segment"),
             Ok(Some(request)) => {
                 prop_assert_eq!(request.url.host_str(), Some("127.0.0.1"));

@@ -12,6 +12,7 @@
 pub(crate) mod data;
 pub(crate) mod plan;
 pub(crate) mod registry;
+pub mod render;
 pub(crate) mod run;
 pub(crate) mod state;
 pub(crate) mod view;

@@ -21,13 +21,14 @@ use tracing::Instrument;
 use super::data::{Data, FieldResult, ObjectData, Resolved, Slot, StaleMark};
 use super::plan::Plan;
 use super::registry::Out;
+use super::render::{Inputs, pluck, render};
 use super::state::RequestState;
 use super::view::View;
 use crate::config::{BatchConfig, FieldSource, RestBinding};
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
 use crate::telemetry::timeline::CallRecord;
-use crate::upstream::{CacheStatus, Fetched, Inputs, Upstream, UpstreamRequest, pluck, render};
+use crate::upstream::{CacheStatus, Fetched, Upstream, UpstreamRequest};
 
 /// Where an object sits: its response path, the call its JSON came from,
 /// and that call's span (the parent of its children's spans).

@@ -29,7 +29,8 @@ pub(crate) fn resolver(
             (&field.def.source, rc.parent_value.downcast_ref::<ObjRef>())
             && is_leaf(&field.out)
         {
-            let json = crate::upstream::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
+            let json =
+                crate::exec::render::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
             match coerce::leaf(&field, &field.def.ty, json) {
                 Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {

@@ -1,5 +1,6 @@
-//! Upstream calls: rendering a binding into an HTTP request, the compiled
-//! spec of a binding's calls, and the per-upstream client that sends them.
+//! Upstream calls: a rendered request and the compiled spec of its binding's
+//! calls go in; the per-upstream client (cache, single-flight, guards,
+//! transport) sends them. Nothing here knows GraphQL.
 
 pub mod cache;
 mod client;
@@ -9,6 +10,5 @@ mod request;
 mod spec;
 
 pub use client::{CacheStatus, Fetched, Upstream};
-pub(crate) use request::pluck;
-pub use request::{Inputs, UpstreamRequest, render};
+pub use request::UpstreamRequest;
 pub use spec::CallSpec;
