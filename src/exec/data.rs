@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
+use super::plan::Plan;
 use super::view::View;
 use futures_util::future::{BoxFuture, Shared};
 
-use crate::error::FieldError;
+use crate::error::{ErrorCode, FieldError};
 
 /// One field's executed value.
 #[derive(Debug)]
@@ -64,7 +67,7 @@ pub(crate) enum Slot {
     Ready(FieldResult),
     Pending(Pending),
     /// One element of a batched call shared by all items of a list.
-    Batched(super::run::BatchSlot),
+    Batched(BatchSlot),
 }
 
 impl Slot {
@@ -79,3 +82,48 @@ impl Slot {
 
 /// What the engine holds as an object's parent value.
 pub(crate) struct ObjRef(pub(crate) Arc<ObjectData>);
+
+/// A batched call's answer, shared by the items of the list it serves.
+pub(crate) type SharedBatch = Shared<BoxFuture<'static, Result<Arc<BatchAnswer>, FieldError>>>;
+
+/// One item's element of a batched call: the shared call and the item's key
+/// (no future of its own per item).
+#[derive(Debug)]
+pub(crate) struct BatchSlot {
+    pub(crate) answer: SharedBatch,
+    pub(crate) key: String,
+    pub(crate) plan: Arc<Plan>,
+}
+
+impl BatchSlot {
+    pub(crate) async fn get(&self) -> FieldResult {
+        let answer = self.answer.clone().await?;
+        match answer.items.get(&self.key) {
+            Some(data) => Ok(Resolved {
+                data: data.clone(),
+                stale: answer.stale.clone(),
+            }),
+            None => {
+                let key_path = self
+                    .plan
+                    .batch()
+                    .map(|b| b.key.join("."))
+                    .unwrap_or_default();
+                Err(FieldError::new(
+                    ErrorCode::UpstreamBadResponse,
+                    format!(
+                        "{}: the batched answer has no element with {key_path} = {}",
+                        self.plan.field.def.coordinate, self.key
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// A batched call's elements, by key, each built (children started).
+#[derive(Debug)]
+pub(crate) struct BatchAnswer {
+    pub(crate) items: HashMap<String, Arc<Data>>,
+    pub(crate) stale: Option<StaleMark>,
+}

@@ -21,6 +21,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The field's `batch: {...}`, when it is batched.
+    pub(crate) fn batch(&self) -> Option<&crate::config::BatchConfig> {
+        match &self.field.def.source {
+            FieldSource::Rest(binding) => binding.batch.as_ref(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn new(
         registry: &Registry,
         field: Arc<FieldRt>,

@@ -18,7 +18,9 @@ use futures_util::future::{BoxFuture, Shared};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::data::{Data, FieldResult, ObjectData, Resolved, Slot, StaleMark};
+use super::data::{
+    BatchAnswer, BatchSlot, Data, FieldResult, ObjectData, Resolved, SharedBatch, Slot, StaleMark,
+};
 use super::plan::Plan;
 use super::registry::Out;
 use super::render::{Inputs, pluck, render};
@@ -300,7 +302,7 @@ fn build_objects(
     len: usize,
     at: &At,
 ) -> Data {
-    let unbatched = plan.children.iter().any(|c| batch_of(c).is_none());
+    let unbatched = plan.children.iter().any(|c| c.batch().is_none());
     let mut objects: Vec<Result<ObjectData, View>> = (0..len)
         .map(|i| {
             let json = list.index(i);
@@ -343,14 +345,7 @@ fn is_composite(out: &Out) -> bool {
 }
 
 fn batched(plan: &Plan) -> impl Iterator<Item = &Arc<Plan>> {
-    plan.children.iter().filter(|c| batch_of(c).is_some())
-}
-
-fn batch_of(plan: &Plan) -> Option<&BatchConfig> {
-    match &plan.field.def.source {
-        FieldSource::Rest(binding) => binding.batch.as_ref(),
-        _ => None,
-    }
+    plan.children.iter().filter(|c| c.batch().is_some())
 }
 
 /// Starts every planned child of an object whose JSON is `json`, except the
@@ -363,7 +358,7 @@ fn start_children(
 ) -> Vec<(String, Slot)> {
     plan.children
         .iter()
-        .filter(|child| batch_of(child).is_none())
+        .filter(|child| child.batch().is_none())
         .map(|child| (child.key.clone(), start(state, child, json, at)))
         .collect()
 }
@@ -441,8 +436,6 @@ fn key_text(value: &Value) -> Option<String> {
     }
 }
 
-type SharedBatch = Shared<BoxFuture<'static, Result<Arc<BatchAnswer>, FieldError>>>;
-
 /// One batched child for many parents (the items of the list at `at`): a
 /// slot per parent (`None` for a parent that is not an object).
 fn start_batch(
@@ -451,7 +444,7 @@ fn start_batch(
     parents: &[Option<&Value>],
     at: &At,
 ) -> Vec<Option<Slot>> {
-    let Some(batch) = batch_of(plan) else {
+    let Some(batch) = plan.batch() else {
         return parents.iter().map(|_| None).collect();
     };
     // Each parent's key, and the distinct keys in first-seen order.
@@ -510,46 +503,6 @@ fn start_batch(
         .collect()
 }
 
-/// One item's element of a batched call: the shared call and the item's key
-/// (no future of its own per item).
-#[derive(Debug)]
-pub(crate) struct BatchSlot {
-    answer: SharedBatch,
-    key: String,
-    plan: Arc<Plan>,
-}
-
-impl BatchSlot {
-    pub(crate) async fn get(&self) -> FieldResult {
-        let answer = self.answer.clone().await?;
-        match answer.items.get(&self.key) {
-            Some(data) => Ok(Resolved {
-                data: data.clone(),
-                stale: answer.stale.clone(),
-            }),
-            None => {
-                let key_path = batch_of(&self.plan)
-                    .map(|b| b.key.join("."))
-                    .unwrap_or_default();
-                Err(FieldError::new(
-                    ErrorCode::UpstreamBadResponse,
-                    format!(
-                        "{}: the batched answer has no element with {key_path} = {}",
-                        self.plan.field.def.coordinate, self.key
-                    ),
-                ))
-            }
-        }
-    }
-}
-
-/// A batched call's elements, by key, each built (children started).
-#[derive(Debug)]
-struct BatchAnswer {
-    items: HashMap<String, Arc<Data>>,
-    stale: Option<StaleMark>,
-}
-
 fn batch_answer(
     state: &Arc<RequestState>,
     plan: &Plan,
@@ -557,8 +510,9 @@ fn batch_answer(
     stale: Option<StaleMark>,
     at: &At,
 ) -> Result<BatchAnswer, FieldError> {
-    let batch =
-        batch_of(plan).ok_or_else(|| FieldError::new(ErrorCode::InternalError, "not batched"))?;
+    let batch = plan
+        .batch()
+        .ok_or_else(|| FieldError::new(ErrorCode::InternalError, "not batched"))?;
     let Value::Array(elements) = json.get() else {
         return Err(FieldError::new(
             ErrorCode::UpstreamBadResponse,

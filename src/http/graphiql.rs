@@ -8,7 +8,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::{StatusCode, header};
 
-use crate::server::AppState;
+use super::AppState;
 
 /// GraphiQL 3 UMD build and the React 18 builds it runs on.
 pub const ASSET_FILES: [(&str, &str); 4] = [

@@ -22,11 +22,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+use super::AppState;
 use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
 use crate::error::ErrorCode;
 use crate::gateway::{Coalesce, GraphqlRequest, Outcome, Refusal, SharedResponse};
-use crate::server::AppState;
 
 pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();

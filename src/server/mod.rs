@@ -5,7 +5,6 @@ mod connections;
 pub use connections::max_connections;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -14,15 +13,9 @@ use axum::routing::get;
 use http::{StatusCode, header};
 use tokio::net::TcpListener;
 
-use crate::gateway::Gateway;
 use crate::http::{graphiql, graphql};
 
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub gateway: Arc<Gateway>,
-    pub assets: Arc<graphiql::Assets>,
-}
+pub use crate::http::AppState;
 
 /// The router: `/graphql`, GraphiQL on `/`, `/healthz`, `/readyz`,
 /// `/metrics`, `/status`.
