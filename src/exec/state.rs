@@ -2,13 +2,10 @@
 //! upstream calls (identical ones are made once), and errors that a nullable
 //! field absorbed.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::ServerError;
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
 use http::HeaderMap;
 use serde_json::Value;
 use tokio::task::AbortHandle;
@@ -17,6 +14,7 @@ use super::registry::Registry;
 use crate::error::FieldError;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::timeline::Recorder;
+use crate::upstream::inflight::Inflight;
 use crate::upstream::{CallSpec, Fetched, Upstream, UpstreamRequest};
 
 /// A stale field: its path, its upstream and the answer's age.
@@ -25,8 +23,6 @@ type StaleField = (
     Arc<str>,
     std::time::Duration,
 );
-
-type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, FieldError>>>;
 
 /// One GraphQL request's execution state, shared by its resolvers and the
 /// tasks they spawn.
@@ -41,7 +37,7 @@ pub struct RequestState {
     pub(crate) headers: HeaderMap,
     /// Safe upstream requests of this operation, by upstream and request.
     /// Locked only to look up or insert, never across an await.
-    inflight: Mutex<HashMap<Vec<u8>, SharedFetch>>,
+    inflight: Inflight<Vec<u8>, Fetched>,
     /// Errors absorbed by a nullable field, reported with the response.
     absorbed: Mutex<Vec<ServerError>>,
     /// Fields served from a stale cached answer: (path, upstream, age).
@@ -132,7 +128,7 @@ impl RequestState {
             metrics,
             span,
             recorder: Recorder::new(started),
-            inflight: Mutex::default(),
+            inflight: Inflight::memo(),
             absorbed: Mutex::default(),
             stale: Mutex::default(),
             tasks: Mutex::default(),
@@ -153,24 +149,14 @@ impl RequestState {
         }
         let mut key = request.identity();
         key.extend_from_slice(upstream.name().as_bytes());
-        let shared = {
-            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            match inflight.entry(key) {
-                std::collections::hash_map::Entry::Occupied(call) => call.get().clone(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    self.budget.call()?;
-                    let upstream = upstream.clone();
-                    let spec = spec.clone();
-                    slot.insert(
-                        async move { upstream.call(&request, &spec).await }
-                            .boxed()
-                            .shared(),
-                    )
-                    .clone()
-                }
-            }
-        };
-        shared.await
+        self.inflight
+            .run_with(key, || {
+                self.budget.call()?;
+                let upstream = upstream.clone();
+                let spec = spec.clone();
+                Ok(async move { upstream.call(&request, &spec).await })
+            })
+            .await
     }
 
     pub(crate) fn track(&self, task: AbortHandle) {

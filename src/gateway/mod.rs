@@ -73,7 +73,7 @@ pub struct Gateway {
 pub(crate) struct Coalesce {
     /// Inbound headers that can change what a binding sends upstream.
     vary: Vec<HeaderName>,
-    pub(crate) inflight: Inflight<Arc<SharedResponse>>,
+    pub(crate) inflight: Inflight<crate::upstream::cache::CacheKey, Arc<SharedResponse>>,
 }
 
 /// A finished response, shareable between coalesced requests.
@@ -134,7 +134,7 @@ impl Gateway {
             && config.upstreams.values().all(|u| u.policies.dedupe))
         .then(|| Coalesce {
             vary: forwarded_headers(config),
-            inflight: Inflight::default(),
+            inflight: Inflight::detached(),
         });
         Ok(Gateway {
             coalesce,

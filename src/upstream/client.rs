@@ -25,7 +25,7 @@ pub struct Upstream {
     client: reqwest::Client,
     pub guard: Guard,
     pub cache: Option<ResponseCache>,
-    inflight: Inflight<Answer>,
+    inflight: Inflight<cache::CacheKey, Answer>,
 }
 
 /// A successful answer as read off the wire.
@@ -96,7 +96,7 @@ impl Upstream {
             client,
             guard,
             cache,
-            inflight: Inflight::default(),
+            inflight: Inflight::detached(),
         })
     }
 
