@@ -99,3 +99,49 @@ async fn an_abstract_value_without_typename_is_a_clear_field_error() {
     );
     assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
 }
+
+/// Descriptions written on interfaces (and their fields), unions, enums and
+/// input objects reach introspection.
+#[tokio::test]
+async fn descriptions_of_every_kind_of_type_reach_introspection() {
+    let svc = support::mock("svc", 0, catalogue()).await;
+    let sdl = r#"
+schema @upstream(name: "svc", url: "${SVC_URL}") { query: Query }
+type Query {
+  "Look one up."
+  find(filter: Filter): Any @rest(upstream: "svc", path: "/items")
+}
+"Has an id."
+interface Node {
+  "The id."
+  id: ID!
+}
+"A thing."
+type Thing implements Node { id: ID! kind: Kind }
+"Either kind of result."
+union Any = Thing
+"What a thing is."
+enum Kind { SMALL LARGE }
+"How to narrow a search."
+input Filter { kind: Kind }
+"#;
+    let gw = support::gateway(sdl, &[&svc], &[]).await;
+    let (_, body) = gw
+        .query(
+            r#"{ node: __type(name: "Node") { description fields { name description } }
+                 any: __type(name: "Any") { description }
+                 kind: __type(name: "Kind") { description }
+                 filter: __type(name: "Filter") { description } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["data"],
+        json!({
+            "node": { "description": "Has an id.", "fields": [{ "name": "id", "description": "The id." }] },
+            "any": { "description": "Either kind of result." },
+            "kind": { "description": "What a thing is." },
+            "filter": { "description": "How to narrow a search." },
+        }),
+        "{body}"
+    );
+}

@@ -71,6 +71,9 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
                 }
                 for (fname, fdef) in &object.fields {
                     let mut field = InterfaceField::new(fname, type_ref(&fdef.ty));
+                    if let Some(d) = &fdef.description {
+                        field = field.description(d);
+                    }
                     for arg in &fdef.args {
                         field = field.argument(input_value(arg));
                     }
@@ -80,13 +83,20 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
             }
             TypeDef::Union(union) => {
                 let mut ty = Union::new(name);
+                if let Some(d) = &union.description {
+                    ty = ty.description(d);
+                }
                 for m in &union.members {
                     ty = ty.possible_type(m);
                 }
                 builder.register(ty)
             }
             TypeDef::Enum(e) => {
-                builder.register(Enum::new(name).items(e.values.iter().map(String::as_str)))
+                let mut ty = Enum::new(name).items(e.values.iter().map(String::as_str));
+                if let Some(d) = &e.description {
+                    ty = ty.description(d);
+                }
+                builder.register(ty)
             }
             TypeDef::Scalar(s) => {
                 let mut ty = Scalar::new(name);
@@ -97,6 +107,9 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
             }
             TypeDef::Input(input) => {
                 let mut ty = InputObject::new(name);
+                if let Some(d) = &input.description {
+                    ty = ty.description(d);
+                }
                 for f in &input.fields {
                     ty = ty.field(input_value(f));
                 }
