@@ -145,3 +145,56 @@ input Filter { kind: Kind }
         "{body}"
     );
 }
+
+/// `@deprecated` (fields, arguments, enum values), `@specifiedBy` and
+/// `@oneOf` written in the SDL reach introspection.
+#[tokio::test]
+async fn deprecations_specified_by_and_one_of_reach_introspection() {
+    let svc = support::mock("svc", 0, catalogue()).await;
+    let sdl = r#"
+schema @upstream(name: "svc", url: "${SVC_URL}") { query: Query }
+type Query {
+  find(by: By, old: Int @deprecated(reason: "use by")): Thing @rest(upstream: "svc", path: "/items")
+}
+type Thing {
+  id: ID!
+  legacy: String @deprecated
+  stamp: Stamp
+  kind: Kind
+}
+enum Kind { SMALL "Too big." HUGE @deprecated(reason: "gone") }
+scalar Stamp @specifiedBy(url: "https://example.com/stamp")
+input By @oneOf { id: ID name: String }
+"#;
+    let gw = support::gateway(sdl, &[&svc], &[]).await;
+    let (_, body) = gw
+        .query(
+            r#"{ thing: __type(name: "Thing") { fields(includeDeprecated: true) { name isDeprecated deprecationReason } }
+                 kind: __type(name: "Kind") { enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } }
+                 stamp: __type(name: "Stamp") { specifiedByURL }
+                 by: __type(name: "By") { isOneOf }
+                 query: __type(name: "Query") { fields { args(includeDeprecated: true) { name isDeprecated deprecationReason } } } }"#,
+        )
+        .await;
+    let data = &body["data"];
+    assert_eq!(
+        data["thing"]["fields"][1],
+        json!({ "name": "legacy", "isDeprecated": true, "deprecationReason": "No longer supported" }),
+        "{body}"
+    );
+    assert_eq!(
+        data["kind"]["enumValues"][1],
+        json!({ "name": "HUGE", "description": "Too big.", "isDeprecated": true, "deprecationReason": "gone" }),
+        "{body}"
+    );
+    assert_eq!(
+        data["stamp"]["specifiedByURL"], "https://example.com/stamp",
+        "{body}"
+    );
+    assert_eq!(data["by"]["isOneOf"], true, "{body}");
+    assert_eq!(
+        data["query"]["fields"][0]["args"][1],
+        json!({ "name": "old", "isDeprecated": true, "deprecationReason": "use by" }),
+        "{body}"
+    );
+}

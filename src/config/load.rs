@@ -18,9 +18,9 @@ use super::env::{EnvLookup, interpolate};
 use super::policy;
 use super::vocabulary;
 use super::{
-    ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, Expr, FieldDef,
-    FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier, RestBinding,
-    ScalarDef, ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
+    ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, EnumValueDef,
+    Expr, FieldDef, FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier,
+    RestBinding, ScalarDef, ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
 };
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
@@ -510,7 +510,11 @@ impl Loader<'_> {
         let description = ty.node.description.as_ref().map(|d| d.node.clone());
         self.no_gateway_directives(&ty.node.directives, &name);
         Some(match &ty.node.kind {
-            TypeKind::Scalar => TypeDef::Scalar(ScalarDef { name, description }),
+            TypeKind::Scalar => TypeDef::Scalar(ScalarDef {
+                name,
+                description,
+                specified_by: spec_directive(&ty.node.directives, "specifiedBy", "url"),
+            }),
             TypeKind::Object(object) => TypeDef::Object(self.object(
                 &name,
                 description,
@@ -548,10 +552,19 @@ impl Loader<'_> {
                 values: e
                     .values
                     .iter()
-                    .map(|v| v.node.value.node.to_string())
+                    .map(|v| EnumValueDef {
+                        name: v.node.value.node.to_string(),
+                        description: v.node.description.as_ref().map(|d| d.node.clone()),
+                        deprecation: deprecation(&v.node.directives),
+                    })
                     .collect(),
             }),
             TypeKind::InputObject(input) => TypeDef::Input(InputDef {
+                one_of: ty
+                    .node
+                    .directives
+                    .iter()
+                    .any(|d| d.node.name.node == "oneOf"),
                 name: name.clone(),
                 description,
                 fields: input
@@ -722,6 +735,7 @@ impl Loader<'_> {
             None => OnError::Fail,
         };
         FieldDef {
+            deprecation: deprecation(&node.directives),
             on_error,
             list_size,
             coordinate,
@@ -798,6 +812,7 @@ impl Loader<'_> {
             description: arg.node.description.as_ref().map(|d| d.node.clone()),
             ty: arg.node.ty.node.clone(),
             default: arg.node.default_value.as_ref().map(|v| v.node.clone()),
+            deprecation: deprecation(&arg.node.directives),
         }
     }
 
@@ -1410,6 +1425,39 @@ fn from_path(directives: &[Positioned<ConstDirective>]) -> Option<String> {
         .find(|d| d.node.name.node == "from")
         .and_then(|d| d.node.get_argument("path"))
         .and_then(|v| match &v.node {
+            ConstValue::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// `@deprecated(reason:)` among `directives`: the reason, or the spec's
+/// default one.
+fn deprecation(directives: &[Positioned<ConstDirective>]) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == "deprecated")
+        .map(|d| spec_argument(d, "reason").unwrap_or_else(|| "No longer supported".to_owned()))
+}
+
+/// The string argument `arg` of the first `@name` among `directives`.
+fn spec_directive(
+    directives: &[Positioned<ConstDirective>],
+    name: &str,
+    arg: &str,
+) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == name)
+        .and_then(|d| spec_argument(d, arg))
+}
+
+fn spec_argument(directive: &Positioned<ConstDirective>, arg: &str) -> Option<String> {
+    directive
+        .node
+        .arguments
+        .iter()
+        .find(|(n, _)| n.node == arg)
+        .and_then(|(_, v)| match &v.node {
             ConstValue::String(s) => Some(s.clone()),
             _ => None,
         })

@@ -208,13 +208,23 @@ pub struct UnionDef {
 pub struct EnumDef {
     pub name: String,
     pub description: Option<String>,
-    pub values: Vec<String>,
+    pub values: Vec<EnumValueDef>,
+}
+
+#[derive(Debug)]
+pub struct EnumValueDef {
+    pub name: String,
+    pub description: Option<String>,
+    /// `@deprecated(reason:)`.
+    pub deprecation: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct ScalarDef {
     pub name: String,
     pub description: Option<String>,
+    /// `@specifiedBy(url:)`.
+    pub specified_by: Option<String>,
 }
 
 #[derive(Debug)]
@@ -222,6 +232,8 @@ pub struct InputDef {
     pub name: String,
     pub description: Option<String>,
     pub fields: Vec<ArgDef>,
+    /// `@oneOf`: exactly one field must be given.
+    pub one_of: bool,
 }
 
 /// One output field and where its value comes from.
@@ -235,6 +247,8 @@ pub struct FieldDef {
     pub description: Option<String>,
     pub ty: Type,
     pub args: Vec<ArgDef>,
+    /// `@deprecated(reason:)`.
+    pub deprecation: Option<String>,
     pub source: FieldSource,
     /// What the field becomes when it fails.
     pub on_error: OnError,
@@ -258,6 +272,8 @@ pub struct ArgDef {
     pub description: Option<String>,
     pub ty: Type,
     pub default: Option<ConstValue>,
+    /// `@deprecated(reason:)` (arguments and input fields).
+    pub deprecation: Option<String>,
 }
 
 /// How a field gets its value.

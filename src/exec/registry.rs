@@ -96,7 +96,9 @@ fn out_kind(config: &Config, named: &str) -> Out {
         "Boolean" => Out::Boolean,
         "ID" => Out::Id,
         other => match config.types.get(other) {
-            Some(TypeDef::Enum(e)) => Out::Enum(Arc::new(e.values.iter().cloned().collect())),
+            Some(TypeDef::Enum(e)) => {
+                Out::Enum(Arc::new(e.values.iter().map(|v| v.name.clone()).collect()))
+            }
             Some(TypeDef::Object(_)) => Out::Object,
             Some(TypeDef::Interface(_) | TypeDef::Union(_)) => Out::Abstract,
             _ => Out::Custom,

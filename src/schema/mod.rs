@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
-    Enum, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar, Schema,
-    TypeRef, Union,
+    Enum, EnumItem, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar,
+    Schema, TypeRef, Union,
 };
 use async_graphql::parser::types::{BaseType, Type};
 
@@ -51,6 +51,9 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
                         .cloned()
                         .ok_or_else(|| format!("{name}.{fname} missing from the registry"))?;
                     let mut field = Field::new(fname, type_ref(&fdef.ty), resolver::resolver(rt));
+                    if let Some(reason) = &fdef.deprecation {
+                        field = field.deprecation(Some(reason));
+                    }
                     if let Some(d) = &fdef.description {
                         field = field.description(d);
                     }
@@ -71,6 +74,9 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
                 }
                 for (fname, fdef) in &object.fields {
                     let mut field = InterfaceField::new(fname, type_ref(&fdef.ty));
+                    if let Some(reason) = &fdef.deprecation {
+                        field = field.deprecation(Some(reason));
+                    }
                     if let Some(d) = &fdef.description {
                         field = field.description(d);
                     }
@@ -92,7 +98,16 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
                 builder.register(ty)
             }
             TypeDef::Enum(e) => {
-                let mut ty = Enum::new(name).items(e.values.iter().map(String::as_str));
+                let mut ty = Enum::new(name).items(e.values.iter().map(|v| {
+                    let mut item = EnumItem::new(v.name.as_str());
+                    if let Some(d) = &v.description {
+                        item = item.description(d);
+                    }
+                    match &v.deprecation {
+                        Some(reason) => item.deprecation(Some(reason)),
+                        None => item,
+                    }
+                }));
                 if let Some(d) = &e.description {
                     ty = ty.description(d);
                 }
@@ -103,12 +118,18 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
                 if let Some(d) = &s.description {
                     ty = ty.description(d);
                 }
+                if let Some(url) = &s.specified_by {
+                    ty = ty.specified_by_url(url);
+                }
                 builder.register(ty)
             }
             TypeDef::Input(input) => {
                 let mut ty = InputObject::new(name);
                 if let Some(d) = &input.description {
                     ty = ty.description(d);
+                }
+                if input.one_of {
+                    ty = ty.oneof();
                 }
                 for f in &input.fields {
                     ty = ty.field(input_value(f));
@@ -123,6 +144,10 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
 
 fn input_value(arg: &ArgDef) -> InputValue {
     let mut value = InputValue::new(arg.name.as_str(), type_ref(&arg.ty));
+    // `deprecation(None)` would mark it deprecated without a reason.
+    if let Some(reason) = &arg.deprecation {
+        value = value.deprecation(Some(reason));
+    }
     if let Some(default) = &arg.default {
         value = value.default_value(default.clone());
     }
