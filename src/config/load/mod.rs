@@ -1,0 +1,506 @@
+//! SDL text -> [`Config`], collecting every diagnostic on the way.
+//!
+//! This file sequences the steps and reads the type definitions;
+//! `schema_directives.rs` reads `@server`, `@cache(redis:)` and `@upstream`;
+//! `field.rs` fields, `@listSize`, `@onError` and value fitting; `rest.rs`
+//! `@rest` bindings and their templates. Every directive's known arguments
+//! come from [`super::vocabulary`].
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use std::{path::Path, sync::Arc};
+
+use async_graphql::parser::types::{
+    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
+    TypeDefinition, TypeKind, TypeSystemDefinition,
+};
+use async_graphql::{Pos, Positioned, Value as ConstValue};
+use http::{HeaderName, HeaderValue, Method};
+use indexmap::IndexMap;
+use url::Url;
+
+use super::directives::DirectiveArgs;
+use super::env::{EnvLookup, interpolate};
+use super::policy;
+use super::vocabulary;
+use super::{
+    ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, EnumValueDef,
+    Expr, FieldDef, FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier,
+    RestBinding, ScalarDef, ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
+};
+
+mod field;
+mod rest;
+mod schema_directives;
+
+use field::arg_fits;
+
+const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
+/// Directives the SDL may carry that the gateway leaves to the engine.
+const PASSTHROUGH_DIRECTIVES: [&str; 3] = ["deprecated", "specifiedBy", "oneOf"];
+
+/// Reads and validates the SDL file at `path` against the process environment.
+pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Diagnostics {
+        file: file.clone(),
+        items: vec![Diagnostic {
+            pos: Pos { line: 1, column: 1 },
+            message: format!("cannot read the schema: {e}"),
+        }],
+    })?;
+    load(&file, &text, &|name| std::env::var(name).ok())
+}
+
+/// Reads and validates SDL `text`; `file` names it in diagnostics.
+pub fn load(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Diagnostics> {
+    let mut loader = Loader {
+        env,
+        diags: Vec::new(),
+    };
+    let config = match async_graphql::parser::parse_schema(text) {
+        Ok(doc) => loader.document(&doc),
+        Err(e) => {
+            let pos = e.positions().next().unwrap_or(Pos { line: 1, column: 1 });
+            loader.diags.push(Diagnostic {
+                pos,
+                message: format!("syntax error: {}", first_line(&e.to_string())),
+            });
+            None
+        }
+    };
+    match config {
+        Some(config) if loader.diags.is_empty() => Ok(config),
+        _ => {
+            let mut items = loader.diags;
+            items.sort_by_key(|d| (d.pos.line, d.pos.column));
+            Err(Diagnostics {
+                file: file.to_owned(),
+                items,
+            })
+        }
+    }
+}
+
+/// pest's syntax errors span several lines (` --> 2:8`, the source line, a
+/// caret) and end with `= expected ...`: the one worth a diagnostic.
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or(text))
+}
+
+struct Loader<'e> {
+    env: EnvLookup<'e>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            pos,
+            message: message.into(),
+        });
+    }
+
+    fn document(&mut self, doc: &ServiceDocument) -> Option<Config> {
+        let mut upstreams = IndexMap::new();
+        let mut server = ServerSettings::default();
+        let mut query_type = None;
+        let mut mutation_type = None;
+        let mut type_defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
+        let mut defaults = Policies::default();
+        let mut redis = None;
+
+        for def in &doc.definitions {
+            match def {
+                TypeSystemDefinition::Schema(schema) => {
+                    let schema_node = &schema.node;
+                    if let Some(q) = &schema_node.query {
+                        query_type = Some(q.node.to_string());
+                    }
+                    if let Some(m) = &schema_node.mutation {
+                        mutation_type = Some(m.node.to_string());
+                    }
+                    if let Some(s) = &schema_node.subscription {
+                        self.error(s.pos, "subscriptions are not supported");
+                    }
+                    // Defaults first, wherever they stand, so every
+                    // @upstream starts from them.
+                    for directive in &schema_node.directives {
+                        if directive.node.name.node == "upstreamDefaults" {
+                            let args = DirectiveArgs::new(
+                                directive,
+                                &vocabulary::policy_names(),
+                                &mut self.diags,
+                            );
+                            policy::apply(&mut defaults, &args.all(), &mut self.diags);
+                        }
+                    }
+                    for directive in &schema_node.directives {
+                        match directive.node.name.node.as_str() {
+                            "upstreamDefaults" => {}
+                            "upstream" => {
+                                if let Some(up) = self.upstream(directive, &defaults) {
+                                    if upstreams.contains_key(&up.name) {
+                                        self.error(
+                                            directive.pos,
+                                            format!("duplicate upstream `{}`", up.name),
+                                        );
+                                    } else {
+                                        upstreams.insert(up.name.clone(), Arc::new(up));
+                                    }
+                                }
+                            }
+                            "server" => self.server(directive, &mut server),
+                            "cache" => redis = self.redis(directive),
+                            other => self.error(
+                                directive.pos,
+                                format!("unknown directive @{other} on schema; expected @upstream, @upstreamDefaults or @server"),
+                            ),
+                        }
+                    }
+                }
+                TypeSystemDefinition::Type(ty) => type_defs.push(ty),
+                // Directive definitions document the language for editors; the
+                // gateway knows its directives already.
+                TypeSystemDefinition::Directive(_) => {}
+            }
+        }
+
+        let mut names = HashSet::new();
+        for ty in &type_defs {
+            let name = ty.node.name.node.as_str();
+            if ty.node.extend {
+                self.error(
+                    ty.pos,
+                    "type extensions are not supported; merge the fields into the type",
+                );
+            } else if BUILTIN_SCALARS.contains(&name) || !names.insert(name.to_owned()) {
+                self.error(ty.pos, format!("type `{name}` is defined twice"));
+            }
+        }
+        let query_type = query_type.unwrap_or_else(|| "Query".to_owned());
+        if !names.contains(&query_type) {
+            self.error(
+                Pos { line: 1, column: 1 },
+                format!("the query type `{query_type}` is not defined"),
+            );
+        }
+        let mutation_type = match mutation_type {
+            Some(m) => {
+                if !names.contains(&m) {
+                    self.error(
+                        Pos { line: 1, column: 1 },
+                        format!("the mutation type `{m}` is not defined"),
+                    );
+                }
+                Some(m)
+            }
+            None => names.contains("Mutation").then(|| "Mutation".to_owned()),
+        };
+
+        let scope = Scope {
+            names: &names,
+            upstreams: &upstreams,
+            query_type: &query_type,
+            mutation_type: mutation_type.as_deref(),
+            kinds: type_defs
+                .iter()
+                .map(|t| (t.node.name.node.to_string(), &t.node.kind))
+                .collect(),
+        };
+        let mut types = IndexMap::new();
+        for ty in &type_defs {
+            if let Some(def) = self.type_def(ty, &scope) {
+                types.insert(ty.node.name.node.to_string(), def);
+            }
+        }
+        self.check_argument_objects(&types, &query_type);
+        Some(Config {
+            redis,
+            upstreams,
+            server,
+            query_type,
+            mutation_type,
+            types,
+        })
+    }
+
+    /// The one JSON shape knowable before any call: an object type made only
+    /// from a root field's arguments (`product(id:)`) has exactly those
+    /// arguments as its JSON, so an unbound field must read one of them, with
+    /// a type that can hold it.
+    fn check_argument_objects(&mut self, types: &IndexMap<String, TypeDef>, query_type: &str) {
+        let mut makers: HashMap<&str, Vec<&FieldDef>> = HashMap::new();
+        let mut other_uses: HashSet<&str> = HashSet::new();
+        for (name, def) in types {
+            let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
+                continue;
+            };
+            for field in object.fields.values() {
+                let target = base_name(&field.ty);
+                match &field.source {
+                    FieldSource::Arguments if name == query_type => {
+                        makers.entry(target).or_default().push(field)
+                    }
+                    _ => {
+                        other_uses.insert(target);
+                    }
+                }
+            }
+        }
+        for (target, makers) in makers {
+            if other_uses.contains(target) {
+                continue;
+            }
+            let Some(TypeDef::Object(object)) = types.get(target) else {
+                continue;
+            };
+            for field in object.fields.values() {
+                let FieldSource::Parent(path) = &field.source else {
+                    continue;
+                };
+                let Some(first) = path.first() else { continue };
+                for maker in &makers {
+                    let arg = maker.args.iter().find(|a| a.name.as_str() == first);
+                    let Some(arg) = arg else {
+                        self.error(field.pos, format!(
+                            "`{}` reads `{first}` from its parent's JSON, but `{target}` is made only from the arguments of `{}` ({}), so it would always be null; add the argument, bind the field with @rest, or remove it",
+                            field.coordinate,
+                            maker.coordinate,
+                            maker.args.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                        continue;
+                    };
+                    if path.len() == 1 && !arg_fits(&arg.ty, arg.default.is_some(), &field.ty) {
+                        self.error(field.pos, format!(
+                            "`{}: {}` is filled from argument `{}: {}` of `{}`, which cannot always hold it",
+                            field.coordinate, field.ty, arg.name, arg.ty, maker.coordinate
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn interpolate(&mut self, raw: &str, pos: Pos) -> Option<String> {
+        match interpolate(raw, self.env) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                self.error(pos, e);
+                None
+            }
+        }
+    }
+
+    fn type_def(&mut self, ty: &Positioned<TypeDefinition>, scope: &Scope<'_>) -> Option<TypeDef> {
+        let name = ty.node.name.node.to_string();
+        let description = ty.node.description.as_ref().map(|d| d.node.clone());
+        self.no_gateway_directives(&ty.node.directives, &name);
+        Some(match &ty.node.kind {
+            TypeKind::Scalar => TypeDef::Scalar(ScalarDef {
+                name,
+                description,
+                specified_by: spec_directive(&ty.node.directives, "specifiedBy", "url"),
+            }),
+            TypeKind::Object(object) => TypeDef::Object(self.object(
+                &name,
+                description,
+                &object.implements,
+                &object.fields,
+                scope,
+            )),
+            TypeKind::Interface(object) => TypeDef::Interface(self.object(
+                &name,
+                description,
+                &object.implements,
+                &object.fields,
+                scope,
+            )),
+            TypeKind::Union(union) => {
+                let mut members = Vec::new();
+                for m in &union.members {
+                    if !matches!(scope.kinds.get(m.node.as_str()), Some(TypeKind::Object(_))) {
+                        self.error(
+                            m.pos,
+                            format!("union member `{}` is not an object type", m.node),
+                        );
+                    }
+                    members.push(m.node.to_string());
+                }
+                TypeDef::Union(UnionDef {
+                    name,
+                    description,
+                    members,
+                })
+            }
+            TypeKind::Enum(e) => TypeDef::Enum(EnumDef {
+                name,
+                description,
+                values: e
+                    .values
+                    .iter()
+                    .map(|v| EnumValueDef {
+                        name: v.node.value.node.to_string(),
+                        description: v.node.description.as_ref().map(|d| d.node.clone()),
+                        deprecation: deprecation(&v.node.directives),
+                    })
+                    .collect(),
+            }),
+            TypeKind::InputObject(input) => TypeDef::Input(InputDef {
+                one_of: ty
+                    .node
+                    .directives
+                    .iter()
+                    .any(|d| d.node.name.node == "oneOf"),
+                name: name.clone(),
+                description,
+                fields: input
+                    .fields
+                    .iter()
+                    .map(|f| self.arg(f, scope, true))
+                    .collect(),
+            }),
+        })
+    }
+
+    fn no_gateway_directives(&mut self, directives: &[Positioned<ConstDirective>], on: &str) {
+        for d in directives {
+            let name = d.node.name.node.as_str();
+            if !PASSTHROUGH_DIRECTIVES.contains(&name) {
+                self.error(d.pos, format!("@{name} does not belong on `{on}`"));
+            }
+        }
+    }
+
+    fn object(
+        &mut self,
+        name: &str,
+        description: Option<String>,
+        implements: &[Positioned<async_graphql::Name>],
+        fields: &[Positioned<FieldDefinition>],
+        scope: &Scope<'_>,
+    ) -> ObjectDef {
+        for i in implements {
+            if !matches!(
+                scope.kinds.get(i.node.as_str()),
+                Some(TypeKind::Interface(_))
+            ) {
+                self.error(
+                    i.pos,
+                    format!(
+                        "`{name}` implements `{}`, which is not an interface",
+                        i.node
+                    ),
+                );
+            }
+        }
+        let is_root = name == scope.query_type || Some(name) == scope.mutation_type;
+        // The JSON keys a `{$parent.X}` in this type's bindings may read: the
+        // fields that come from the parent JSON rather than their own call.
+        let json_keys: HashSet<String> = fields
+            .iter()
+            .filter(|f| !has_directive(&f.node.directives, "rest"))
+            .map(|f| {
+                from_path(&f.node.directives).map_or_else(
+                    || f.node.name.node.to_string(),
+                    |p| p.split('.').next().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let mut out = IndexMap::new();
+        for field in fields {
+            let def = self.field(name, field, is_root, &json_keys, scope);
+            if out.insert(def.name.clone(), Arc::new(def)).is_some() {
+                self.error(
+                    field.pos,
+                    format!("field `{name}.{}` is defined twice", field.node.name.node),
+                );
+            }
+        }
+        ObjectDef {
+            name: name.to_owned(),
+            description,
+            implements: implements.iter().map(|i| i.node.to_string()).collect(),
+            fields: out,
+        }
+    }
+}
+
+/// What a binding's templates may refer to.
+struct FieldCtx<'a> {
+    coordinate: &'a str,
+    args: &'a [ArgDef],
+    is_root: bool,
+    json_keys: &'a HashSet<String>,
+    parent: &'a str,
+}
+
+struct Scope<'a> {
+    names: &'a HashSet<String>,
+    upstreams: &'a IndexMap<String, Arc<UpstreamConfig>>,
+    query_type: &'a str,
+    mutation_type: Option<&'a str>,
+    kinds: std::collections::HashMap<String, &'a TypeKind>,
+}
+
+fn base_name(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(inner) => base_name(inner),
+    }
+}
+
+fn named_kind<'a>(ty: &Type, scope: &Scope<'a>) -> Option<&'a TypeKind> {
+    let _ = scope.names;
+    scope.kinds.get(base_name(ty)).copied()
+}
+
+fn has_directive(directives: &[Positioned<ConstDirective>], name: &str) -> bool {
+    directives.iter().any(|d| d.node.name.node == name)
+}
+
+fn from_path(directives: &[Positioned<ConstDirective>]) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == "from")
+        .and_then(|d| d.node.get_argument("path"))
+        .and_then(|v| match &v.node {
+            ConstValue::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// `@deprecated(reason:)` among `directives`: the reason, or the spec's
+/// default one.
+fn deprecation(directives: &[Positioned<ConstDirective>]) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == "deprecated")
+        .map(|d| spec_argument(d, "reason").unwrap_or_else(|| "No longer supported".to_owned()))
+}
+
+/// The string argument `arg` of the first `@name` among `directives`.
+fn spec_directive(
+    directives: &[Positioned<ConstDirective>],
+    name: &str,
+    arg: &str,
+) -> Option<String> {
+    directives
+        .iter()
+        .find(|d| d.node.name.node == name)
+        .and_then(|d| spec_argument(d, arg))
+}
+
+fn spec_argument(directive: &Positioned<ConstDirective>, arg: &str) -> Option<String> {
+    directive
+        .node
+        .arguments
+        .iter()
+        .find(|(n, _)| n.node == arg)
+        .and_then(|(_, v)| match &v.node {
+            ConstValue::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
