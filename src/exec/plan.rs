@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{SelectionField, Value as ConstValue};
 use serde_json::{Map, Value};
 
-use super::registry::{FieldRt, Out, Registry};
+use super::registry::{CompiledField, OutputKind, Registry};
 use crate::config::FieldSource;
 
 /// One selected field whose subtree makes upstream calls.
@@ -13,7 +13,7 @@ use crate::config::FieldSource;
 pub(crate) struct Plan {
     /// The response key (alias or name).
     pub(crate) key: String,
-    pub(crate) field: Arc<FieldRt>,
+    pub(crate) field: Arc<CompiledField>,
     /// Arguments with variables and defaults applied, as JSON.
     pub(crate) args: Map<String, Value>,
     /// Selected children that are bound, or lead to bound descendants.
@@ -31,7 +31,7 @@ impl Plan {
 
     pub(crate) fn new(
         registry: &Registry,
-        field: Arc<FieldRt>,
+        field: Arc<CompiledField>,
         key: String,
         args: Map<String, Value>,
         selection: SelectionField<'_>,
@@ -46,10 +46,14 @@ impl Plan {
     }
 }
 
-fn children(registry: &Registry, field: &FieldRt, selection: SelectionField<'_>) -> Vec<Arc<Plan>> {
+fn children(
+    registry: &Registry,
+    field: &CompiledField,
+    selection: SelectionField<'_>,
+) -> Vec<Arc<Plan>> {
     // Below an interface or union the concrete type is known only from the
     // data; those children resolve when the engine reaches them.
-    if !matches!(field.out, Out::Object) {
+    if !matches!(field.out, OutputKind::Object) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -118,7 +122,7 @@ fn included(selection: &SelectionField<'_>) -> bool {
     })
 }
 
-fn arguments(field: &FieldRt, selection: &SelectionField<'_>) -> Map<String, Value> {
+fn arguments(field: &CompiledField, selection: &SelectionField<'_>) -> Map<String, Value> {
     let mut args: Map<String, Value> = selection
         .arguments()
         .unwrap_or_default()

@@ -11,7 +11,7 @@ use crate::upstream::{CallSpec, Upstream};
 
 /// The named type at the bottom of a field's type.
 #[derive(Debug, Clone)]
-pub(crate) enum Out {
+pub(crate) enum OutputKind {
     Int,
     Float,
     String,
@@ -25,24 +25,27 @@ pub(crate) enum Out {
     Abstract,
 }
 
+/// One field of the schema as the resolvers and the executor use it: its
+/// definition, its upstream and compiled call (when bound), and the kind of
+/// value it produces, all resolved once when the schema loads.
 #[derive(Debug)]
-pub(crate) struct FieldRt {
+pub(crate) struct CompiledField {
     pub(crate) def: Arc<FieldDef>,
     pub(crate) upstream: Option<Arc<Upstream>>,
     /// A bound field's calls, compiled once.
     pub(crate) call: Option<Arc<CallSpec>>,
     /// The name of the bottom named type.
     pub(crate) named: String,
-    pub(crate) out: Out,
+    pub(crate) out: OutputKind,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    pub(crate) types: HashMap<String, HashMap<String, Arc<FieldRt>>>,
+    pub(crate) types: HashMap<String, HashMap<String, Arc<CompiledField>>>,
 }
 
 impl Registry {
-    pub(crate) fn field(&self, ty: &str, field: &str) -> Option<&Arc<FieldRt>> {
+    pub(crate) fn field(&self, ty: &str, field: &str) -> Option<&Arc<CompiledField>> {
         self.types.get(ty)?.get(field)
     }
 
@@ -65,7 +68,7 @@ impl Registry {
                     };
                     let named = base_name(&fdef.ty).to_owned();
                     let out = out_kind(config, &named);
-                    let rt = FieldRt {
+                    let rt = CompiledField {
                         def: fdef.clone(),
                         upstream,
                         call,
@@ -88,20 +91,20 @@ pub(crate) fn base_name(ty: &Type) -> &str {
     }
 }
 
-fn out_kind(config: &Config, named: &str) -> Out {
+fn out_kind(config: &Config, named: &str) -> OutputKind {
     match named {
-        "Int" => Out::Int,
-        "Float" => Out::Float,
-        "String" => Out::String,
-        "Boolean" => Out::Boolean,
-        "ID" => Out::Id,
+        "Int" => OutputKind::Int,
+        "Float" => OutputKind::Float,
+        "String" => OutputKind::String,
+        "Boolean" => OutputKind::Boolean,
+        "ID" => OutputKind::Id,
         other => match config.types.get(other) {
             Some(TypeDef::Enum(e)) => {
-                Out::Enum(Arc::new(e.values.iter().map(|v| v.name.clone()).collect()))
+                OutputKind::Enum(Arc::new(e.values.iter().map(|v| v.name.clone()).collect()))
             }
-            Some(TypeDef::Object(_)) => Out::Object,
-            Some(TypeDef::Interface(_) | TypeDef::Union(_)) => Out::Abstract,
-            _ => Out::Custom,
+            Some(TypeDef::Object(_)) => OutputKind::Object,
+            Some(TypeDef::Interface(_) | TypeDef::Union(_)) => OutputKind::Abstract,
+            _ => OutputKind::Custom,
         },
     }
 }

@@ -22,7 +22,7 @@ use super::data::{
     BatchAnswer, BatchSlot, Data, FieldResult, ObjectData, Resolved, SharedBatch, Slot, StaleMark,
 };
 use super::plan::Plan;
-use super::registry::Out;
+use super::registry::OutputKind;
 use super::render::{Inputs, pluck, render};
 use super::state::RequestState;
 use super::view::View;
@@ -340,8 +340,8 @@ fn build_objects(
     )
 }
 
-fn is_composite(out: &Out) -> bool {
-    matches!(out, Out::Object | Out::Abstract)
+fn is_composite(out: &OutputKind) -> bool {
+    matches!(out, OutputKind::Object | OutputKind::Abstract)
 }
 
 fn batched(plan: &Plan) -> impl Iterator<Item = &Arc<Plan>> {

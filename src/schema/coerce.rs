@@ -6,10 +6,10 @@ use async_graphql::{Name, Number, Value as GqlValue};
 use serde_json::Value;
 
 use crate::error::{ErrorCode, FieldError};
-use crate::exec::registry::{FieldRt, Out};
+use crate::exec::registry::{CompiledField, OutputKind};
 
 /// Coerces a scalar or enum field's JSON (or a list of them).
-pub(crate) fn leaf(field: &FieldRt, ty: &Type, json: &Value) -> Result<GqlValue, FieldError> {
+pub(crate) fn leaf(field: &CompiledField, ty: &Type, json: &Value) -> Result<GqlValue, FieldError> {
     match (&ty.base, json) {
         (_, Value::Null) if ty.nullable => Ok(GqlValue::Null),
         (_, Value::Null) => Err(mismatch(field, ty, json)),
@@ -25,30 +25,34 @@ pub(crate) fn leaf(field: &FieldRt, ty: &Type, json: &Value) -> Result<GqlValue,
     }
 }
 
-fn scalar(out: &Out, json: &Value) -> Option<GqlValue> {
+fn scalar(out: &OutputKind, json: &Value) -> Option<GqlValue> {
     Some(match (out, json) {
-        (Out::Int, Value::Number(n)) => {
+        (OutputKind::Int, Value::Number(n)) => {
             let i = n
                 .as_i64()
                 .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))?;
             GqlValue::Number(Number::from(i32::try_from(i).ok()?))
         }
-        (Out::Float, Value::Number(n)) => GqlValue::Number(Number::from_f64(n.as_f64()?)?),
-        (Out::String, Value::String(s)) => GqlValue::String(s.clone()),
+        (OutputKind::Float, Value::Number(n)) => GqlValue::Number(Number::from_f64(n.as_f64()?)?),
+        (OutputKind::String, Value::String(s)) => GqlValue::String(s.clone()),
         // The spec allows presenting numbers and booleans as strings.
-        (Out::String, Value::Number(n)) => GqlValue::String(n.to_string()),
-        (Out::String, Value::Bool(b)) => GqlValue::String(b.to_string()),
-        (Out::Boolean, Value::Bool(b)) => GqlValue::Boolean(*b),
-        (Out::Id, Value::String(s)) => GqlValue::String(s.clone()),
-        (Out::Id, Value::Number(n)) if n.is_i64() || n.is_u64() => GqlValue::String(n.to_string()),
-        (Out::Enum(values), Value::String(s)) if values.contains(s) => GqlValue::Enum(Name::new(s)),
-        (Out::Custom, json) => GqlValue::from_json(json.clone()).ok()?,
+        (OutputKind::String, Value::Number(n)) => GqlValue::String(n.to_string()),
+        (OutputKind::String, Value::Bool(b)) => GqlValue::String(b.to_string()),
+        (OutputKind::Boolean, Value::Bool(b)) => GqlValue::Boolean(*b),
+        (OutputKind::Id, Value::String(s)) => GqlValue::String(s.clone()),
+        (OutputKind::Id, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            GqlValue::String(n.to_string())
+        }
+        (OutputKind::Enum(values), Value::String(s)) if values.contains(s) => {
+            GqlValue::Enum(Name::new(s))
+        }
+        (OutputKind::Custom, json) => GqlValue::from_json(json.clone()).ok()?,
         _ => return None,
     })
 }
 
 /// `Product.price: expected Float!, got string "abc"`.
-pub(crate) fn mismatch(field: &FieldRt, ty: &Type, json: &Value) -> FieldError {
+pub(crate) fn mismatch(field: &CompiledField, ty: &Type, json: &Value) -> FieldError {
     let mut error = FieldError::new(
         ErrorCode::UpstreamBadResponse,
         format!(

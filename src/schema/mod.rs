@@ -19,14 +19,17 @@ use crate::exec::registry::Registry;
 use crate::upstream::Upstream;
 
 /// A schema ready to execute, plus the runtime view its resolvers share.
-pub struct Built {
+pub struct BuiltSchema {
     pub schema: Schema,
     pub(crate) registry: Arc<Registry>,
 }
 
 /// Builds the executable schema. Fails only on what the engine itself
 /// rejects (the configuration was validated already).
-pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Result<Built, String> {
+pub fn build(
+    config: &Config,
+    upstreams: &HashMap<String, Arc<Upstream>>,
+) -> Result<BuiltSchema, String> {
     let registry = Arc::new(Registry::build(config, upstreams));
     // Depth and cost are checked before the engine sees a document
     // (`gateway::cost`), with list sizes and fragments accounted for.
@@ -139,7 +142,7 @@ pub fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Res
         };
     }
     let schema = builder.finish().map_err(|e| e.0)?;
-    Ok(Built { schema, registry })
+    Ok(BuiltSchema { schema, registry })
 }
 
 fn input_value(arg: &ArgDef) -> InputValue {

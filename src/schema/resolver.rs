@@ -1,5 +1,5 @@
 //! The one generic resolver. Every field of every object type is served by
-//! it; what it does is decided by the field's typed [`FieldRt`].
+//! it; what it does is decided by the field's typed [`CompiledField`].
 
 use std::sync::Arc;
 
@@ -14,13 +14,13 @@ use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::exec::data::{Data, ObjRef, ObjectData};
 use crate::exec::plan::Plan;
-use crate::exec::registry::{FieldRt, Out};
+use crate::exec::registry::{CompiledField, OutputKind};
 use crate::exec::run;
 use crate::exec::view::View;
 
 /// The resolver function for `field`.
 pub(crate) fn resolver(
-    field: Arc<FieldRt>,
+    field: Arc<CompiledField>,
 ) -> impl for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync + 'static {
     move |rc| {
         let field = field.clone();
@@ -50,7 +50,7 @@ pub(crate) fn resolver(
 
 /// Applies the field's `@onError` policy to its failure.
 fn on_error<'a>(
-    field: &FieldRt,
+    field: &CompiledField,
     rc: &ResolverContext<'_>,
     error: FieldError,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
@@ -97,12 +97,12 @@ fn plain(json: Value) -> Data {
     }
 }
 
-fn is_leaf(out: &Out) -> bool {
-    !matches!(out, Out::Object | Out::Abstract)
+fn is_leaf(out: &OutputKind) -> bool {
+    !matches!(out, OutputKind::Object | OutputKind::Abstract)
 }
 
 async fn resolve<'a>(
-    field: &Arc<FieldRt>,
+    field: &Arc<CompiledField>,
     rc: &ResolverContext<'a>,
 ) -> Result<Option<FieldValue<'a>>, FieldError> {
     let state = rc
@@ -174,7 +174,7 @@ async fn resolve<'a>(
 }
 
 fn to_field_value<'a>(
-    field: &FieldRt,
+    field: &CompiledField,
     ty: &Type,
     data: &Data,
 ) -> Result<Option<FieldValue<'a>>, FieldError> {
@@ -197,7 +197,7 @@ fn to_field_value<'a>(
         }
         (Data::Object(object), BaseType::Named(_)) => {
             let value = FieldValue::owned_any(ObjRef(object.clone()));
-            if matches!(field.out, Out::Abstract) {
+            if matches!(field.out, OutputKind::Abstract) {
                 let Some(Value::String(typename)) = object.json.get().get("__typename") else {
                     return Err(FieldError::new(
                         ErrorCode::UpstreamBadResponse,

@@ -255,7 +255,7 @@ impl Guard {
         let permit = match &self.breaker {
             Some(breaker) => {
                 match breaker.acquire() {
-                    Ok(permit) => Some(Held {
+                    Ok(permit) => Some(BreakerPermit {
                         breaker,
                         permit: Some(permit),
                     }),
@@ -340,12 +340,12 @@ impl Guard {
 /// A breaker permit, given back on drop if its call never reported (the
 /// request went away mid-call, or no concurrency slot was free), so a
 /// half-open breaker cannot lose its probe slots.
-struct Held<'a> {
+struct BreakerPermit<'a> {
     breaker: &'a Breaker,
     permit: Option<breaker::Permit>,
 }
 
-impl Held<'_> {
+impl BreakerPermit<'_> {
     fn record(mut self, failed: bool) {
         if let Some(permit) = self.permit.take() {
             self.breaker.record(permit, failed);
@@ -353,7 +353,7 @@ impl Held<'_> {
     }
 }
 
-impl Drop for Held<'_> {
+impl Drop for BreakerPermit<'_> {
     fn drop(&mut self) {
         if let Some(permit) = self.permit.take() {
             self.breaker.release(permit);
