@@ -572,3 +572,20 @@ async fn operation_name_selects_one_of_several_operations() {
     }
     assert_eq!(upstream_calls(&demo), calls);
 }
+
+/// A request error is reported once, not once per engine pass.
+#[tokio::test]
+async fn a_mutation_on_a_schema_without_mutations_is_one_request_error() {
+    let users = users_upstream().await;
+    let gw = users_gateway(&users, "maxDepth: 10").await;
+    let reply = post(
+        &gw,
+        &json!({ "query": "mutation { x }" }),
+        Some(GRAPHQL_RESPONSE),
+    )
+    .await;
+    let json = reply.json();
+    assert_eq!(reply.status, 400, "{json}");
+    assert_eq!(json["errors"].as_array().map(Vec::len), Some(1), "{json}");
+    assert!(json.get("data").is_none(), "{json}");
+}

@@ -392,6 +392,13 @@ impl Gateway {
             response = stopped;
         }
         let executed = state.executed();
+        if !executed {
+            // The engine reports some request errors twice (an operation type
+            // the schema lacks); a client should see each once.
+            response.errors.dedup_by(|a, b| {
+                a.message == b.message && a.locations == b.locations && a.path == b.path
+            });
+        }
         if executed && let Some(query) = query {
             self.documents.insert(
                 query,
