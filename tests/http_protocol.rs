@@ -589,3 +589,39 @@ async fn a_mutation_on_a_schema_without_mutations_is_one_request_error() {
     assert_eq!(json["errors"].as_array().map(Vec::len), Some(1), "{json}");
     assert!(json.get("data").is_none(), "{json}");
 }
+
+/// Directives are validated (spec 5.7): unknown ones, a missing `if`, and a
+/// repeated one are request errors at the directive's location; `@skip` and
+/// `@include` work.
+#[tokio::test]
+async fn directives_are_validated_before_execution() {
+    let users = users_upstream().await;
+    let gw = users_gateway(&users, "maxDepth: 10").await;
+    for (query, column) in [
+        ("{ user(id: \"1\") { id @nope } }", 22),
+        ("{ user(id: \"1\") { id @skip } }", 22),
+        (
+            "{ user(id: \"1\") { id @skip(if: false) @skip(if: false) } }",
+            39,
+        ),
+    ] {
+        let reply = post(&gw, &json!({ "query": query }), Some(GRAPHQL_RESPONSE)).await;
+        let json = reply.json();
+        assert_eq!(reply.status, 400, "{query}: {json}");
+        assert_eq!(error_code(&json), "GRAPHQL_VALIDATION_FAILED", "{json}");
+        assert_eq!(
+            json["errors"][0]["locations"][0]["column"], column,
+            "{query}: {json}"
+        );
+    }
+    assert_eq!(
+        users.state.count(),
+        0,
+        "no refused document reached the upstream"
+    );
+    let (status, body) = gw
+        .query(r#"{ user(id: "1") { id @skip(if: true) name @include(if: true) } }"#)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "data": { "user": { "name": "User 1" } } }));
+}

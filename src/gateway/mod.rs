@@ -2,6 +2,7 @@
 //! clients, the cost model and a cache of parsed, validated documents.
 
 pub mod cost;
+mod directives;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,6 +92,8 @@ pub enum Refusal {
     MutationOverGet,
     /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
     Limit(String),
+    /// Validation errors the engine does not check for (directives).
+    Invalid(Vec<async_graphql::ServerError>),
 }
 
 /// A document ready to execute: parsed (or found in the cache) and measured.
@@ -246,6 +249,7 @@ impl Gateway {
         let query = request.query.as_str();
         let operation_name = request.operation_name.as_deref();
         let cached = self.documents.get(query);
+        let cached_valid = cached.is_some();
         let document = match &cached {
             Some(prepared) => prepared.document.clone(),
             None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
@@ -263,6 +267,13 @@ impl Gateway {
         let kind = operation_type(&document, operation_name);
         if read_only && kind == Some(OperationType::Mutation) {
             return Err(Refusal::MutationOverGet);
+        }
+        // A cached document has passed these already.
+        if !cached_valid {
+            let errors = directives::check(&document);
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
         }
         let measure = self
             .cost

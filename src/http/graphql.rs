@@ -136,6 +136,9 @@ async fn run(
             error.locations = positions;
             return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
         }
+        Err(Refusal::Invalid(errors)) => {
+            return graphql_errors(rt, errors, ErrorCode::GraphqlValidationFailed);
+        }
         Err(Refusal::Limit(message)) => {
             let error = ServerError::new(message, None);
             return graphql_errors(rt, vec![error], ErrorCode::GraphqlValidationFailed);
