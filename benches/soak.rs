@@ -27,6 +27,7 @@ fn main() {
         hostile_loops: 2,
         idle_sockets: 200,
         server_args: String::new(),
+        relaxed_timeouts: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
