@@ -38,8 +38,17 @@ fn cases(default: u32) -> ProptestConfig {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default);
+    // The suite runs a fixed sequence of cases, so that it passes or fails
+    // the same way every time; `scripts/fuzz.sh` (FUZZ_CASES set) explores
+    // fresh ones on every run.
+    let rng_seed = if std::env::var_os("FUZZ_CASES").is_some() {
+        proptest::test_runner::RngSeed::Random
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x7269_6275_7461_7279)
+    };
     ProptestConfig {
         cases,
+        rng_seed,
         max_shrink_iters: 2_000,
         // Tests run from the package root.
         failure_persistence: Some(Box::new(
@@ -388,4 +397,24 @@ proptest! {
             }
         }
     }
+}
+
+/// Found by `sdl_loader_never_panics`: a Redis URL that starts with
+/// `redis://` but that the Redis client cannot read (a port of `5ms`) passed
+/// `check`, and the gateway then failed to start. `check` refuses it now.
+#[test]
+fn found_by_fuzzing_a_redis_url_the_client_rejects_is_refused_by_check() {
+    let sdl = r#"
+schema @upstream(name: "api", url: "http://127.0.0.1:1") @cache(redis: "redis://127.0.0.1:5ms") { query: Query }
+type Query { x: String @rest(upstream: "api", path: "/x") }
+"#;
+    let err = config::load("t.graphql", sdl, &|_| None).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("is not a Redis URL the client accepts"),
+        "{err}"
+    );
+    let fine = sdl.replace("5ms", "6379");
+    let config = config::load("t.graphql", &fine, &|_| None).expect("a good URL loads");
+    Gateway::new(&config).map(|_| ()).expect("and starts");
 }

@@ -91,6 +91,15 @@ impl Loader<'_> {
             self.error(pos, format!("`redis: \"{raw}\"` must be a redis:// URL"));
             return None;
         }
+        // The Redis client's own reading of the URL, so that a schema `check`
+        // accepts is one the gateway can start with.
+        if let Err(e) = redis::Client::open(url.as_str()) {
+            self.error(
+                pos,
+                format!("`redis: \"{raw}\"` is not a Redis URL the client accepts: {e}"),
+            );
+            return None;
+        }
         let timeout = args
             .get("redisTimeout")
             .and_then(|v| policy::duration("redisTimeout", &v.node, v.pos, &mut self.diags))
