@@ -189,7 +189,8 @@ impl Gateway {
         );
         part(request.query.as_bytes());
         match &request.variables {
-            Some(v) => part(Value::Object(v.clone()).to_string().as_bytes()),
+            // Serialized in place: no copy of the variables per request.
+            Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
             None => part(b"\0none"),
         }
         for name in &coalesce.vary {

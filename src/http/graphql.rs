@@ -110,7 +110,8 @@ pub async fn get(
 }
 
 /// Documents at least this long are parsed and measured on the blocking
-/// pool: parsing is synchronous and grows with the text (about 90 ms for
+/// pool: parsing is synchronous and grows with the text (46 ms for 559 KB,
+/// so roughly 90 ms for
 /// 1 MiB in a release build), and it must not hold a runtime worker that
 /// other requests are waiting on.
 const LARGE_DOCUMENT: usize = 64 * 1024;
