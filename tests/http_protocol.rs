@@ -625,3 +625,70 @@ async fn directives_are_validated_before_execution() {
     assert_eq!(status, 200);
     assert_eq!(body, json!({ "data": { "user": { "name": "User 1" } } }));
 }
+
+/// Variable values are coerced on every request, also once the document is
+/// cached (and the engine no longer validates it): a bad value is a request
+/// error at the variable's definition, with graphql-js's message, and no
+/// upstream is called.
+#[tokio::test]
+async fn variable_values_are_checked_on_every_request_of_a_cached_document() {
+    let (demo, gw) = demo_gateway().await;
+    let query = "query Recs($id: ID!, $n: Int) { product(id: $id) { recommendations(limit: $n) { productId } } }";
+    let good = post(
+        &gw,
+        &json!({"query": query, "variables": {"id": "42", "n": 2}}),
+        None,
+    )
+    .await;
+    assert_eq!(good.status, 200, "{}", good.text);
+    assert!(good.json()["errors"].is_null(), "{}", good.text);
+    // The document is cached now; every bad value below is still refused.
+    let before = upstream_calls(&demo);
+    let cases = [
+        (
+            json!({"id": "42", "n": 3_000_000_000u64}),
+            "Variable \"$n\" got invalid value 3000000000; Int cannot represent non 32-bit signed integer value: 3000000000",
+        ),
+        (
+            json!({"id": "42", "n": 1.5}),
+            "Variable \"$n\" got invalid value 1.5; Int cannot represent non-integer value: 1.5",
+        ),
+        (
+            json!({"id": true}),
+            "Variable \"$id\" got invalid value true; ID cannot represent value: true",
+        ),
+        (
+            json!({"n": 2}),
+            "Variable \"$id\" of required type \"ID!\" was not provided.",
+        ),
+        (
+            json!({"id": null}),
+            "Variable \"$id\" of non-null type \"ID!\" must not be null.",
+        ),
+    ];
+    for (variables, message) in cases {
+        let reply = post(&gw, &json!({"query": query, "variables": variables}), None).await;
+        let body = reply.json();
+        assert_eq!(body["errors"][0]["message"], message, "{}", reply.text);
+        assert!(
+            body.get("data").is_none(),
+            "no data for a request error: {body}"
+        );
+        let column = query.find("$").expect("a variable") + 1;
+        let expected_column = if message.contains("\"$n\"") {
+            query.find("$n").expect("$n") + 1
+        } else {
+            column
+        };
+        assert_eq!(
+            body["errors"][0]["locations"],
+            json!([{"line": 1, "column": expected_column}]),
+            "located at the variable definition: {body}"
+        );
+    }
+    assert_eq!(
+        upstream_calls(&demo),
+        before,
+        "no upstream call for a bad value"
+    );
+}

@@ -3,7 +3,7 @@
 //!
 //! async-graphql's dynamic schema resolves the fields of a nested object one
 //! after another, so the engine cannot be the source of concurrency below the
-//! root. Instead, when an object's JSON is known, [`run::start_children`]
+//! root. Instead, when an object's JSON is known, `resolve::start_children`
 //! spawns every bound child call at once (and, as each answers, its own
 //! children), and the engine's resolvers only await results already on their
 //! way. The engine keeps validation, coercion into the response and error
@@ -13,8 +13,15 @@ pub(crate) mod data;
 pub(crate) mod plan;
 pub(crate) mod registry;
 pub mod render;
-pub(crate) mod run;
+pub(crate) mod resolve;
 pub(crate) mod state;
 pub(crate) mod view;
 
 pub use state::RequestState;
+
+// What the engine adapter (`schema::resolver`) uses, and nothing more.
+pub(crate) use data::{Data, ObjRef, ObjectData};
+pub(crate) use registry::{CompiledField, OutputKind};
+pub(crate) use render::pluck;
+pub(crate) use resolve::resolve_unplanned;
+pub(crate) use view::View;

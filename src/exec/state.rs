@@ -48,6 +48,10 @@ pub struct RequestState {
     executed: AtomicBool,
     /// What the operation may spend as it runs.
     pub(crate) budget: Budget,
+    /// The document validated before (it came from the prepared-document
+    /// cache) and the variable values were checked: the engine need not
+    /// validate it again.
+    pub(crate) validated: bool,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -120,9 +124,11 @@ impl RequestState {
         span: tracing::Span,
         started: std::time::Instant,
         budget: Budget,
+        validated: bool,
     ) -> Arc<RequestState> {
         Arc::new(RequestState {
             budget,
+            validated,
             registry,
             headers,
             metrics,

@@ -3,12 +3,15 @@
 
 pub mod cost;
 mod directives;
+mod variables;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
 use async_graphql::{Request, Response, Variables};
 use http::HeaderMap;
 use serde_json::Value;
@@ -62,6 +65,8 @@ pub struct Gateway {
     documents: moka::sync::Cache<String, Arc<Prepared>>,
     cost: cost::CostModel,
     limits: cost::Limits,
+    /// The input types variable values are checked against.
+    inputs: variables::InputTypes,
     /// Set when every upstream has `dedupe: true`: identical in-flight
     /// queries then share one execution and its response.
     pub(crate) coalesce: Option<Coalesce>,
@@ -92,7 +97,8 @@ pub enum Refusal {
     MutationOverGet,
     /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
     Limit(String),
-    /// Validation errors the engine does not check for (directives).
+    /// Validation errors the engine does not check for (directives), and
+    /// variable values that do not fit their definitions.
     Invalid(Vec<async_graphql::ServerError>),
 }
 
@@ -110,7 +116,9 @@ pub struct Prepared {
     /// document's name for its only operation.
     label_name: Option<String>,
     pub measure: cost::Measure,
-    /// Whether it came from the cache; a new one is kept once it validated.
+    /// Whether the document validated before for this operation (it came
+    /// from the cache): the engine does not validate it again. A new one is
+    /// kept once it validates.
     cached: bool,
 }
 
@@ -155,6 +163,7 @@ impl Gateway {
                 })
                 .build(),
             cost: cost::CostModel::new(config),
+            inputs: variables::InputTypes::new(config),
             limits: cost::Limits::of(&config.server),
         })
     }
@@ -255,9 +264,24 @@ impl Gateway {
             Some(prepared) => prepared.document.clone(),
             None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
         };
+        // Variable values are checked on every request (before the measure,
+        // which may read them), so a document that validated once is not
+        // validated again by the engine.
+        if let Some(operation) = chosen(&document, operation_name) {
+            let invalid = self
+                .inputs
+                .check(&operation.node, request.variables.as_ref());
+            if !invalid.is_empty() {
+                return Err(Refusal::Invalid(invalid));
+            }
+        }
+        // Validated already, for this operation (a measure that reads
+        // variables is taken again, below).
+        let mut validated = false;
         if let Some(prepared) = cached
             && prepared.operation_name.as_deref() == operation_name
         {
+            validated = true;
             if read_only && prepared.kind == Some(OperationType::Mutation) {
                 return Err(Refusal::MutationOverGet);
             }
@@ -301,7 +325,7 @@ impl Gateway {
             kind,
             label_name,
             measure,
-            cached: false,
+            cached: validated,
         }))
     }
 
@@ -316,17 +340,6 @@ impl Gateway {
         timeline: bool,
     ) -> Outcome {
         let document = &*prepared.document;
-        let missing = missing_variables(
-            document,
-            request.operation_name.as_deref(),
-            request.variables.as_ref(),
-        );
-        if !missing.is_empty() {
-            return Outcome {
-                response: Response::from_errors(missing),
-                executed: false,
-            };
-        }
         let kind = match prepared.kind {
             Some(OperationType::Mutation) => "mutation",
             Some(OperationType::Subscription) => "subscription",
@@ -363,6 +376,7 @@ impl Gateway {
             span.clone(),
             started,
             budget,
+            prepared.cached,
         );
         // Kept only once it validates, so documents that fail cannot fill
         // the cache.
@@ -447,48 +461,19 @@ impl Gateway {
     }
 }
 
-/// Non-null variables without a default that got no value: a request error
-/// (GraphQL spec, CoerceVariableValues). The engine's validation checks only
-/// the values it is given (an explicit null included), and would run the
-/// operation with the missing ones as null.
-fn missing_variables(
-    doc: &ExecutableDocument,
+/// The operation a request runs: the named one, else the only one (`None`
+/// when the name matches nothing or the choice is ambiguous; the engine
+/// reports that).
+fn chosen<'a>(
+    doc: &'a ExecutableDocument,
     name: Option<&str>,
-    variables: Option<&serde_json::Map<String, Value>>,
-) -> Vec<async_graphql::ServerError> {
-    let operation = match (&doc.operations, name) {
-        (DocumentOperations::Single(op), None) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return Vec::new(),
-        },
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return Vec::new(),
-        },
-        // Unknown or ambiguous operation: the engine reports that.
-        _ => return Vec::new(),
-    };
-    operation
-        .node
-        .variable_definitions
-        .iter()
-        .filter(|def| {
-            def.node.default_value().is_none()
-                && variables
-                    .and_then(|v| v.get(def.node.name.node.as_str()))
-                    .is_none()
-        })
-        .map(|def| {
-            async_graphql::ServerError::new(
-                format!(
-                    "variable `${}` of non-null type `{}` was not provided",
-                    def.node.name.node, def.node.var_type.node
-                ),
-                Some(def.pos),
-            )
-        })
-        .collect()
+) -> Option<&'a async_graphql::parser::Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
 }
 
 /// Every inbound header some binding forwards or reads.
@@ -521,12 +506,5 @@ fn document_hash(query: &str) -> String {
 }
 
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    }
+    chosen(doc, name).map(|op| op.node.ty)
 }

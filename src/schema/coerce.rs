@@ -6,7 +6,7 @@ use async_graphql::{Name, Number, Value as GqlValue};
 use serde_json::Value;
 
 use crate::error::{ErrorCode, FieldError};
-use crate::exec::registry::{CompiledField, OutputKind};
+use crate::exec::{CompiledField, OutputKind};
 
 /// Coerces a scalar or enum field's JSON (or a list of them).
 pub(crate) fn leaf(field: &CompiledField, ty: &Type, json: &Value) -> Result<GqlValue, FieldError> {

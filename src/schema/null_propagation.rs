@@ -6,13 +6,23 @@
 //! extension wraps every field (and list item) resolution: an error stops at
 //! the first nullable position, is recorded with its path, and the position
 //! becomes null. Errors at non-null positions keep rising, as the spec says.
+//!
+//! The same extension skips the engine's validation of a document that has
+//! validated before: validation depends on the document alone, except for
+//! the variable values, which the gateway checks on every request
+//! (`gateway::variables`). Hooks live in one extension because every
+//! extension costs a boxed future per resolved field.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextValidation,
+    ResolveInfo,
 };
-use async_graphql::{PathSegment, QueryPathNode, QueryPathSegment, Response, ServerResult, Value};
+use async_graphql::{
+    PathSegment, QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult,
+    ValidationResult, Value,
+};
 
 use crate::exec::RequestState;
 
@@ -26,6 +36,22 @@ impl ExtensionFactory for NullPropagation {
 
 #[async_trait::async_trait]
 impl Extension for NullPropagation {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        match ctx.data_opt::<Arc<RequestState>>() {
+            // Nothing reads the result's cache hints, complexity or depth.
+            Some(state) if state.validated => Ok(ValidationResult {
+                cache_control: Default::default(),
+                complexity: 0,
+                depth: 0,
+            }),
+            _ => next.run(ctx).await,
+        }
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -11,12 +11,9 @@ use serde_json::{Map, Value};
 use super::coerce;
 use crate::config::{FieldSource, OnError};
 use crate::error::{ErrorCode, FieldError};
-use crate::exec::RequestState;
-use crate::exec::data::{Data, ObjRef, ObjectData};
-use crate::exec::plan::Plan;
-use crate::exec::registry::{CompiledField, OutputKind};
-use crate::exec::run;
-use crate::exec::view::View;
+use crate::exec::{
+    CompiledField, Data, ObjRef, ObjectData, OutputKind, RequestState, View, resolve_unplanned,
+};
 
 /// The resolver function for `field`.
 pub(crate) fn resolver(
@@ -29,8 +26,7 @@ pub(crate) fn resolver(
             (&field.def.source, rc.parent_value.downcast_ref::<ObjRef>())
             && is_leaf(&field.out)
         {
-            let json =
-                crate::exec::render::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
+            let json = crate::exec::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
             match coerce::leaf(&field, &field.def.ty, json) {
                 Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {
@@ -124,34 +120,24 @@ async fn resolve<'a>(
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone().into_json().unwrap_or(Value::Null)))
                 .collect();
-            let plan = Arc::new(Plan::new(
-                &state.registry,
-                field.clone(),
-                key.to_owned(),
-                args,
-                selection,
-            ));
-            let null = View::null();
-            let parent_json = parent.map_or(&null, |p| &p.0.json);
-            let path = rc
-                .ctx
-                .path_node
-                .as_ref()
-                .map_or_else(|| key.to_owned(), |node| node.to_string());
-            let join = path.rsplit_once('.').map_or("", |(head, _)| head);
-            let at = run::At {
-                path: Arc::from(join),
-                call: None,
-                span: state.span.clone(),
+            // The response paths of the field and of its parent object.
+            let (path, join) = match &rc.ctx.path_node {
+                Some(node) => (
+                    node.to_string(),
+                    node.parent.map(ToString::to_string).unwrap_or_default(),
+                ),
+                None => (key.to_owned(), String::new()),
             };
             // Boxed: this path (no prefetched slot) is rare, and inlining
             // the whole call would make every resolver's future large.
-            Box::pin(run::execute(
+            Box::pin(resolve_unplanned(
                 state,
-                &plan,
-                parent_json,
-                &at,
+                field.clone(),
+                args,
+                selection,
+                parent.map(|p| &p.0.json),
                 Arc::from(path.as_str()),
+                Arc::from(join.as_str()),
             ))
             .await?
         }

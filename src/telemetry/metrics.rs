@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::timeline::CallOutcome;
 use crate::upstream::Upstream;
 use crate::upstream::cache::CacheStats;
 use crate::upstream::guard::BreakerState;
@@ -153,16 +154,17 @@ impl Metrics {
     }
 
     /// One upstream call finished.
-    pub fn upstream_call(&self, upstream: &str, outcome: &str, duration: Duration) {
+    pub fn upstream_call(&self, upstream: &str, outcome: CallOutcome, duration: Duration) {
         let Some(per) = self.upstreams.get(upstream) else {
             return;
         };
-        if outcome == "ok" {
+        let failed = outcome != CallOutcome::Ok;
+        if !failed {
             per.ok.observe(duration.as_secs_f64());
         } else {
             let labels = UpstreamLabels {
                 upstream: upstream.to_owned(),
-                outcome: outcome.to_owned(),
+                outcome: outcome.as_str().to_owned(),
             };
             self.upstream_duration
                 .get_or_create(&labels)
@@ -174,7 +176,7 @@ impl Metrics {
             entry.failures.pop_front();
         }
         entry.durations.push_back(duration.as_secs_f64());
-        entry.failures.push_back(outcome != "ok");
+        entry.failures.push_back(failed);
     }
 
     /// One operation finished.
@@ -254,7 +256,7 @@ impl Metrics {
                         failures as f64 / durations.len() as f64
                     },
                     cache_hit_rate,
-                    breaker: u.guard.breaker().map_or("off", |b| b.state().as_str()),
+                    breaker: u.guard.breaker_state().map_or("off", BreakerState::as_str),
                 }
             })
             .collect()
@@ -312,8 +314,10 @@ impl prometheus_client::collector::Collector for UpstreamCollector {
             MetricType::Gauge,
         )?;
         for u in &self.upstreams {
-            let Some(b) = u.guard.breaker() else { continue };
-            let value = match b.state() {
+            let Some(now) = u.guard.breaker_state() else {
+                continue;
+            };
+            let value = match now {
                 BreakerState::Closed => 0,
                 BreakerState::Open => 1,
                 BreakerState::HalfOpen => 2,
@@ -328,9 +332,11 @@ impl prometheus_client::collector::Collector for UpstreamCollector {
             MetricType::Counter,
         )?;
         for u in &self.upstreams {
-            let Some(b) = u.guard.breaker() else { continue };
+            let Some(transitions_so_far) = u.guard.breaker_transitions() else {
+                continue;
+            };
             let labels = [("upstream", u.name().to_owned())];
-            ConstCounter::new(b.transitions()).encode(transitions.encode_family(&labels)?)?;
+            ConstCounter::new(transitions_so_far).encode(transitions.encode_family(&labels)?)?;
         }
         Ok(())
     }

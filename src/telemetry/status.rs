@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::metrics::UpstreamSummary;
-use super::timeline::Timeline;
+use super::timeline::{CacheUse, CallOutcome, Timeline};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -87,10 +87,10 @@ fn waterfall(t: &Timeline) -> String {
         let x = LABEL + call.start.as_secs_f64() * 1000.0 / total_ms * WIDTH;
         let w = (call.duration.as_secs_f64() * 1000.0 / total_ms * WIDTH).max(1.0);
         let color = match (call.outcome, call.cache) {
-            ("ok", "hit") => "#7a5af8",
-            ("ok", "stale") => "#f79009",
-            ("ok", _) => "#2e90fa",
-            _ => "#f04438",
+            (CallOutcome::Ok, CacheUse::Hit) => "#7a5af8",
+            (CallOutcome::Ok, CacheUse::Stale) => "#f79009",
+            (CallOutcome::Ok, _) => "#2e90fa",
+            (CallOutcome::Failed(_), _) => "#f04438",
         };
         let _ = write!(
             svg,
@@ -100,8 +100,8 @@ fn waterfall(t: &Timeline) -> String {
             upstream = escape(&call.upstream),
             h = ROW - 6.0,
             dur = call.duration.as_secs_f64() * 1000.0,
-            outcome = call.outcome,
-            cache = call.cache,
+            outcome = call.outcome.as_str(),
+            cache = call.cache.as_str(),
             attempts = call.attempts,
             tx = x + w + 4.0,
         );

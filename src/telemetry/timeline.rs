@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::ErrorCode;
+use crate::upstream::guard::BreakerState;
+
 /// One upstream call of a request.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,14 +32,66 @@ pub struct CallRecord {
     pub start: Duration,
     #[serde(serialize_with = "ms", rename = "durationMs")]
     pub duration: Duration,
-    /// `ok`, or the error code.
-    pub outcome: &'static str,
+    pub outcome: CallOutcome,
     pub status: Option<u16>,
     pub attempts: u32,
-    /// `hit`, `miss`, `stale`, `bypass`, or `shared` (joined another call).
-    pub cache: &'static str,
-    pub breaker: &'static str,
+    pub cache: CacheUse,
+    /// The upstream's breaker when the call ended (`None`: it has none).
+    #[serde(serialize_with = "breaker")]
+    pub breaker: Option<BreakerState>,
     pub batch_size: Option<usize>,
+}
+
+/// How a call ended: `ok`, or the error code it failed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    Failed(ErrorCode),
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Failed(code) => code.as_str(),
+        }
+    }
+}
+
+impl Serialize for CallOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Where a call's answer came from, as the timeline shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheUse {
+    /// Not cacheable, or the call failed.
+    Bypass,
+    Miss,
+    Hit,
+    /// The call failed and a cached answer stood in.
+    Stale,
+    /// It joined another request's identical call in flight.
+    Shared,
+}
+
+impl CacheUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Bypass => "bypass",
+            CacheUse::Miss => "miss",
+            CacheUse::Hit => "hit",
+            CacheUse::Stale => "stale",
+            CacheUse::Shared => "shared",
+        }
+    }
+}
+
+fn breaker<S: serde::Serializer>(state: &Option<BreakerState>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.map_or("off", BreakerState::as_str))
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -258,11 +313,11 @@ mod tests {
             upstream: Arc::from("u"),
             start: Duration::from_millis(start),
             duration: Duration::from_millis(dur),
-            outcome: "ok",
+            outcome: CallOutcome::Ok,
             status: Some(200),
             attempts: 1,
-            cache: "bypass",
-            breaker: "closed",
+            cache: CacheUse::Bypass,
+            breaker: Some(BreakerState::Closed),
             batch_size: None,
         }
     }

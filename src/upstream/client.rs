@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::UpstreamRequest;
 use super::cache::{self, Entry, Freshness, RedisCache, ResponseCache};
-use super::guard::{AttemptError, CallOptions, Guard};
+use super::guard::{AttemptError, BreakerState, CallOptions, Guard};
 use super::inflight::Inflight;
 use super::spec::CallSpec;
 use crate::config::UpstreamConfig;
@@ -251,7 +251,7 @@ impl Upstream {
                     otel.status_code = tracing::field::Empty,
                     tributary.upstream = %self.config.name,
                     tributary.attempt = i64::from(n),
-                    tributary.breaker.state = self.guard.breaker().map_or("off", |b| b.state().as_str()),
+                    tributary.breaker.state = self.guard.breaker_state().map_or("off", BreakerState::as_str),
                     )
                 };
                 // Every failure (bad body and bad JSON too) gets `error.type`
@@ -293,7 +293,10 @@ impl Upstream {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
-            .header(http::header::ACCEPT, "application/json");
+            .header(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static("application/json"),
+            );
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -312,7 +315,10 @@ impl Upstream {
         }
         if let Some(body) = &request.body {
             builder = builder
-                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                )
                 .body(body.clone());
         }
         let mut response = builder

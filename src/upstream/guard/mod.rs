@@ -155,8 +155,14 @@ impl Guard {
         }
     }
 
-    pub fn breaker(&self) -> Option<&Breaker> {
-        self.breaker.as_ref()
+    /// The breaker's state now (`None`: this upstream has no breaker).
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        self.breaker.as_ref().map(Breaker::state)
+    }
+
+    /// How often the breaker has changed state (`None`: no breaker).
+    pub fn breaker_transitions(&self) -> Option<u64> {
+        self.breaker.as_ref().map(Breaker::transitions)
     }
 
     /// Runs `attempt` under every guard; returns the last attempt's outcome
@@ -402,7 +408,7 @@ mod tests {
             .call(options, || async { Err::<(), _>(AttemptError::Connect) })
             .await;
         assert!(failed.is_err());
-        let breaker = guard.breaker().expect("breaker configured");
+        let breaker = guard.breaker.as_ref().expect("breaker configured");
         assert_eq!(breaker.state(), BreakerState::Open);
         tokio::time::advance(Duration::from_secs(1)).await;
         // The probe's caller goes away before the upstream answers.

@@ -1,5 +1,8 @@
-//! Executing a plan: make a field's call, shape its JSON into [`Data`], and
-//! start every bound child the moment the JSON it depends on is known.
+//! Resolving a planned field: make its call, shape the JSON into [`Data`],
+//! and start every bound child the moment the JSON it depends on is known.
+//! A field is resolved in one place ([`begin`]); the engine's resolver awaits
+//! it in line ([`resolve_now`]) and a parent's children run as tasks
+//! ([`start`]).
 //!
 //! Lists of objects are where batching happens: for a child bound with
 //! `batch`, the values of all items go in one request (or `maxSize`-sized
@@ -22,26 +25,26 @@ use super::data::{
     BatchAnswer, BatchSlot, Data, FieldResult, ObjectData, Resolved, SharedBatch, Slot, StaleMark,
 };
 use super::plan::Plan;
-use super::registry::OutputKind;
+use super::registry::{CompiledField, OutputKind};
 use super::render::{Inputs, pluck, render};
 use super::state::RequestState;
 use super::view::View;
 use crate::config::{BatchConfig, FieldSource, RestBinding};
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
-use crate::telemetry::timeline::CallRecord;
+use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
 use crate::upstream::{CacheStatus, Fetched, Upstream, UpstreamRequest};
 
 /// Where an object sits: its response path, the call its JSON came from,
 /// and that call's span (the parent of its children's spans).
 #[derive(Debug, Clone)]
-pub(crate) struct At {
+pub(crate) struct Position {
     pub(crate) path: Arc<str>,
     pub(crate) call: Option<usize>,
     pub(crate) span: tracing::Span,
 }
 
-impl At {
+impl Position {
     fn child(&self, key: &str) -> Arc<str> {
         if self.path.is_empty() {
             Arc::from(key)
@@ -50,16 +53,16 @@ impl At {
         }
     }
 
-    fn item(&self, index: usize) -> At {
-        At {
+    fn item(&self, index: usize) -> Position {
+        Position {
             path: Arc::from(format!("{}.{index}", self.path)),
             call: self.call,
             span: self.span.clone(),
         }
     }
 
-    fn with_path(&self, path: Arc<str>) -> At {
-        At {
+    fn with_path(&self, path: Arc<str>) -> Position {
+        Position {
             path,
             call: self.call,
             span: self.span.clone(),
@@ -68,46 +71,112 @@ impl At {
 }
 
 /// A call about to be made: where it belongs in the timeline and the trace.
-struct Site {
+struct CallSite {
     path: Arc<str>,
     /// The object whose children this call is one of.
     join: Arc<str>,
-    parent: At,
+    parent: Position,
     batch: Option<usize>,
 }
 
-/// Executes `plan`'s field (at response path `path`, a child of `parent`)
-/// against its parent's JSON, now.
-pub(crate) async fn execute(
+/// What resolving a field needs next: nothing (its value is known), or its
+/// upstream call.
+// Made and consumed at once, never stored: boxing the large variant would
+// only add an allocation per call.
+#[allow(clippy::large_enum_variant)]
+enum Begun {
+    Ready(FieldResult),
+    Call(UpstreamRequest, CallSite),
+}
+
+/// Decides how `plan`'s field (at `path`, a child of the object at `parent`
+/// whose JSON is `parent_json`) gets its value.
+fn begin(
     state: &Arc<RequestState>,
-    plan: &Arc<Plan>,
+    plan: &Plan,
     parent_json: &View,
-    parent: &At,
+    parent: &Position,
     path: Arc<str>,
-) -> FieldResult {
-    let (json, stale, at) = match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent_json.get())? {
-            None => return Ok(Resolved::fresh(Data::Null)),
-            Some(request) => {
-                let site = Site {
+) -> Begun {
+    match &plan.field.def.source {
+        FieldSource::Rest(_) => match prepare(state, plan, parent_json.get()) {
+            Err(e) => Begun::Ready(Err(e)),
+            // A path input is missing: no call, and the field is null.
+            Ok(None) => Begun::Ready(Ok(Resolved::fresh(Data::Null))),
+            Ok(Some(request)) => Begun::Call(
+                request,
+                CallSite {
                     path,
                     join: parent.path.clone(),
                     parent: parent.clone(),
                     batch: None,
-                };
-                call(state, plan, request, site).await?
-            }
+                },
+            ),
         },
-        FieldSource::Parent(_) | FieldSource::Arguments => (
-            unbound_json(plan, parent_json),
-            None,
-            parent.with_path(path),
-        ),
-    };
+        FieldSource::Parent(_) | FieldSource::Arguments => {
+            let json = unbound_json(plan, parent_json);
+            let data = shape(
+                state,
+                plan,
+                &plan.field.def.ty,
+                json,
+                &parent.with_path(path),
+            );
+            Begun::Ready(Ok(Resolved::fresh(data)))
+        }
+    }
+}
+
+/// Makes the call and shapes its answer (children started).
+async fn call_and_shape(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    request: UpstreamRequest,
+    site: CallSite,
+) -> FieldResult {
+    let (json, stale, at) = call(state, plan, request, site).await?;
+    let data = shape(state, plan, &plan.field.def.ty, json, &at);
     Ok(Resolved {
-        data: Arc::new(build(state, plan, &plan.field.def.ty, json, &at)),
+        data: Arc::new(data),
         stale,
     })
+}
+
+/// The engine's entry for a field no parent planned (a root field, or one
+/// below an interface or union): plans its subtree from the selection and
+/// resolves it now. `path` is its response path; `join` the parent's.
+pub(crate) async fn resolve_unplanned(
+    state: &Arc<RequestState>,
+    field: Arc<CompiledField>,
+    args: Map<String, Value>,
+    selection: async_graphql::SelectionField<'_>,
+    parent_json: Option<&View>,
+    path: Arc<str>,
+    join: Arc<str>,
+) -> FieldResult {
+    let key = selection.alias().unwrap_or(selection.name()).to_owned();
+    let plan = Plan::new(&state.registry, field, key, args, selection);
+    let parent = Position {
+        path: join,
+        call: None,
+        span: state.span.clone(),
+    };
+    let null = View::null();
+    resolve_now(state, &plan, parent_json.unwrap_or(&null), &parent, path).await
+}
+
+/// Resolves `plan`'s field in line: the caller awaits its call.
+async fn resolve_now(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    parent_json: &View,
+    parent: &Position,
+    path: Arc<str>,
+) -> FieldResult {
+    match begin(state, plan, parent_json, parent, path) {
+        Begun::Ready(result) => result,
+        Begun::Call(request, site) => call_and_shape(state, plan, request, site).await,
+    }
 }
 
 /// The value of a field without a call: its part of the parent's JSON, or
@@ -162,8 +231,8 @@ async fn call(
     state: &Arc<RequestState>,
     plan: &Plan,
     request: UpstreamRequest,
-    site: Site,
-) -> Result<(View, Option<StaleMark>, At), FieldError> {
+    site: CallSite,
+) -> Result<(View, Option<StaleMark>, Position), FieldError> {
     let (binding, upstream) = binding(plan)?;
     let spec = plan.field.call.as_ref().ok_or_else(|| {
         FieldError::new(
@@ -194,10 +263,20 @@ async fn call(
         .await;
     let duration = state.recorder.t0.elapsed().saturating_sub(start);
     let (outcome, status, attempts, cache) = match &result {
-        Ok(fetched) => ("ok", fetched.status, fetched.attempts, cache_label(fetched)),
-        Err(e) => (e.code.as_str(), e.status, e.attempts, "bypass"),
+        Ok(fetched) => (
+            CallOutcome::Ok,
+            fetched.status,
+            fetched.attempts,
+            cache_use(fetched),
+        ),
+        Err(e) => (
+            CallOutcome::Failed(e.code),
+            e.status,
+            e.attempts,
+            CacheUse::Bypass,
+        ),
     };
-    span.record("tributary.cache", cache);
+    span.record("tributary.cache", cache.as_str());
     state.recorder.finish(CallRecord {
         id,
         parent: site.parent.call,
@@ -210,10 +289,7 @@ async fn call(
         status,
         attempts,
         cache,
-        breaker: upstream
-            .guard
-            .breaker()
-            .map_or("off", |b| b.state().as_str()),
+        breaker: upstream.guard.breaker_state(),
         batch_size: site.batch,
     });
     // Only calls that reached the network (or failed) are upstream latency.
@@ -232,7 +308,7 @@ async fn call(
     };
     // A view into the shared answer: nothing is copied.
     let value = View::root(fetched.value).at(&binding.select);
-    let at = At {
+    let at = Position {
         path: site.path,
         call: Some(id),
         span,
@@ -240,36 +316,30 @@ async fn call(
     Ok((value, stale, at))
 }
 
-fn cache_label(fetched: &Fetched) -> &'static str {
+fn cache_use(fetched: &Fetched) -> CacheUse {
     match fetched.cache {
-        _ if fetched.shared => "shared",
-        CacheStatus::Bypass => "bypass",
-        CacheStatus::Miss => "miss",
-        CacheStatus::Hit => "hit",
-        CacheStatus::Stale(_) => "stale",
+        _ if fetched.shared => CacheUse::Shared,
+        CacheStatus::Bypass => CacheUse::Bypass,
+        CacheStatus::Miss => CacheUse::Miss,
+        CacheStatus::Hit => CacheUse::Hit,
+        CacheStatus::Stale(_) => CacheUse::Stale,
     }
 }
 
 /// Shapes `json` (the value at `at`) by the field's type: objects get their
 /// children started.
-pub(crate) fn build(
-    state: &Arc<RequestState>,
-    plan: &Plan,
-    ty: &Type,
-    json: View,
-    at: &At,
-) -> Data {
+fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Position) -> Data {
     let composite = is_composite(&plan.field.out);
     match (&ty.base, json.get()) {
         (_, Value::Null) => Data::Null,
         (BaseType::List(inner), Value::Array(items)) if composite => {
             let len = items.len();
             if matches!(inner.base, BaseType::Named(_)) {
-                build_objects(state, plan, inner, &json, len, at)
+                shape_objects(state, plan, inner, &json, len, at)
             } else {
                 Data::List(
                     (0..len)
-                        .map(|i| build(state, plan, inner, json.index(i), &at.item(i)))
+                        .map(|i| shape(state, plan, inner, json.index(i), &at.item(i)))
                         .collect(),
                 )
             }
@@ -294,13 +364,13 @@ pub(crate) fn build(
 
 /// A list of objects: each item's children start, and batched children
 /// start once for all items.
-fn build_objects(
+fn shape_objects(
     state: &Arc<RequestState>,
     plan: &Plan,
     item_ty: &Type,
     list: &View,
     len: usize,
-    at: &At,
+    at: &Position,
 ) -> Data {
     let unbatched = plan.children.iter().any(|c| c.batch().is_none());
     let mut objects: Vec<Result<ObjectData, View>> = (0..len)
@@ -334,7 +404,7 @@ fn build_objects(
             .into_iter()
             .map(|o| match o {
                 Ok(object) => Data::Object(Arc::new(object)),
-                Err(other) => build(state, plan, item_ty, other, at),
+                Err(other) => shape(state, plan, item_ty, other, at),
             })
             .collect(),
     )
@@ -354,7 +424,7 @@ fn start_children(
     state: &Arc<RequestState>,
     plan: &Plan,
     json: &View,
-    at: &At,
+    at: &Position,
 ) -> Vec<(String, Slot)> {
     plan.children
         .iter()
@@ -363,41 +433,23 @@ fn start_children(
         .collect()
 }
 
-fn start(state: &Arc<RequestState>, plan: &Arc<Plan>, parent_json: &View, parent: &At) -> Slot {
+/// Resolves `plan`'s field as a task of its own (when it makes a call), so
+/// it proceeds while the engine resolves other fields.
+fn start(
+    state: &Arc<RequestState>,
+    plan: &Arc<Plan>,
+    parent_json: &View,
+    parent: &Position,
+) -> Slot {
     let path = parent.child(&plan.key);
-    match &plan.field.def.source {
-        FieldSource::Rest(_) => match prepare(state, plan, parent_json.get()) {
-            Err(e) => Slot::Ready(Err(e)),
-            Ok(None) => Slot::Ready(Ok(Resolved::fresh(Data::Null))),
-            Ok(Some(request)) => {
-                let task_state = state.clone();
-                let task_plan = plan.clone();
-                let site = Site {
-                    path,
-                    join: parent.path.clone(),
-                    parent: parent.clone(),
-                    batch: None,
-                };
-                Slot::Pending(spawn(state, &plan.field.def.coordinate, async move {
-                    let (json, stale, at) = call(&task_state, &task_plan, request, site).await?;
-                    let data = build(&task_state, &task_plan, &task_plan.field.def.ty, json, &at);
-                    Ok(Resolved {
-                        data: Arc::new(data),
-                        stale,
-                    })
-                }))
-            }
-        },
-        FieldSource::Parent(_) | FieldSource::Arguments => {
-            let json = unbound_json(plan, parent_json);
-            let data = build(
-                state,
-                plan,
-                &plan.field.def.ty,
-                json,
-                &parent.with_path(path),
-            );
-            Slot::Ready(Ok(Resolved::fresh(data)))
+    match begin(state, plan, parent_json, parent, path) {
+        Begun::Ready(result) => Slot::Ready(result),
+        Begun::Call(request, site) => {
+            let task_state = state.clone();
+            let task_plan = plan.clone();
+            Slot::Pending(spawn(state, &plan.field.def.coordinate, async move {
+                call_and_shape(&task_state, &task_plan, request, site).await
+            }))
         }
     }
 }
@@ -442,7 +494,7 @@ fn start_batch(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
     parents: &[Option<&Value>],
-    at: &At,
+    at: &Position,
 ) -> Vec<Option<Slot>> {
     let Some(batch) = plan.batch() else {
         return parents.iter().map(|_| None).collect();
@@ -472,7 +524,7 @@ fn start_batch(
             let request = batch_request(state, plan, batch, chunk);
             let task_state = state.clone();
             let task_plan = plan.clone();
-            let site = Site {
+            let site = CallSite {
                 path: Arc::from(format!("{}.*.{}", at.path, plan.key)),
                 join: at.path.clone(),
                 parent: at.clone(),
@@ -508,7 +560,7 @@ fn batch_answer(
     plan: &Plan,
     json: View,
     stale: Option<StaleMark>,
-    at: &At,
+    at: &Position,
 ) -> Result<BatchAnswer, FieldError> {
     let batch = plan
         .batch()
@@ -528,7 +580,7 @@ fn batch_answer(
         if let Some(key) = pluck(element, &batch.key).and_then(key_text) {
             items
                 .entry(key)
-                .or_insert_with(|| Arc::new(build(state, plan, item_ty, json.index(i), at)));
+                .or_insert_with(|| Arc::new(shape(state, plan, item_ty, json.index(i), at)));
         }
     }
     Ok(BatchAnswer { items, stale })

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: unlike CPU time
+# they do not drift with machine noise, so two builds compare exactly.
+#
+#   benches/profile/callgrind.sh [product-page|posts-users|posts-titles] [BIN...]
+#
+# For each binary (default target/release/tributary): starts the peer
+# harness's mock upstream at zero latency (PEERS, default /tmp/peers, with
+# its upstream built), runs the gateway under callgrind on the workload's
+# schema (benches/peers/*.graphql), sends WARM (50) requests, zeroes the
+# counters, sends N (200) more one at a time over one keep-alive connection,
+# and prints instructions per request (gateway process, all threads).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORKLOAD="${1:-product-page}"
+shift || true
+BINS=("$@")
+[ ${#BINS[@]} -eq 0 ] && BINS=("$HERE/../../target/release/tributary")
+PEERS="${PEERS:-/tmp/peers}"
+N="${N:-200}"
+WARM="${WARM:-50}"
+OUT="${OUT:-/tmp/tributary-callgrind}"
+GP=4710; UP=4711
+case "$WORKLOAD" in
+  product-page) SDL=product-page.graphql; BODY="$PEERS/contract/request.json" ;;
+  posts-users|posts-titles) SDL=posts.graphql; BODY="$PEERS/contract/$WORKLOAD.json" ;;
+  *) echo "unknown workload $WORKLOAD" >&2; exit 2 ;;
+esac
+mkdir -p "$OUT"
+UPP=""; GWP=""
+cleanup() {
+  for p in $GWP $UPP; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+"$PEERS/upstream/target/release/mock-upstream" --host 127.0.0.1 --base-port $UP --threads 1 --profile zero >"$OUT/upstream.log" 2>&1 &
+UPP=$!
+for _ in $(seq 1 100); do grep -q ready "$OUT/upstream.log" 2>/dev/null && break; sleep 0.05; done
+export CATALOGUE_URL=http://127.0.0.1:$UP/ PRICING_URL=http://127.0.0.1:$((UP + 1))/ \
+  INVENTORY_URL=http://127.0.0.1:$((UP + 2))/ RECOMMENDATIONS_URL=http://127.0.0.1:$((UP + 3))/ \
+  SHIPPING_URL=http://127.0.0.1:$((UP + 4))/ PLACEHOLDER_URL=http://127.0.0.1:$((UP + 5))/
+send() {
+  python3 - "$1" "$BODY" "$GP" <<'PY'
+import http.client, sys
+n, body, port = int(sys.argv[1]), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
+c = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
+for _ in range(n):
+    c.request('POST', '/graphql', body, {'content-type': 'application/json'})
+    r = c.getresponse(); data = r.read()
+    if r.status != 200 or b'"errors"' in data:
+        sys.exit(f'bad answer {r.status}: {data[:300]!r}')
+PY
+}
+for BIN in "${BINS[@]}"; do
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.%p" --collect-atstart=yes \
+    "$BIN" serve "$HERE/../peers/$SDL" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
+  GWP=$!
+  python3 "$PEERS/scripts/harness.py" wait --url http://127.0.0.1:$GP/graphql --body "$BODY" --timeout 120 >/dev/null
+  send "$WARM"
+  callgrind_control --zero $GWP >/dev/null
+  send "$N"
+  callgrind_control --dump=measured $GWP >/dev/null
+  sleep 1
+  kill -TERM $GWP; wait $GWP 2>/dev/null || true; GWP=""
+  # The dump taken after zeroing holds exactly the N requests.
+  measured=$(grep -l 'measured' "$OUT"/callgrind.* 2>/dev/null | xargs -r grep -h '^summary:' | awk '{s += $2} END {print s}')
+  echo "$WORKLOAD $BIN: $((measured / N)) instructions/request (N=$N after $WARM warm-up)"
+  # KEEP=1 keeps the measured dump for callgrind_annotate.
+  if [ "${KEEP:-0}" = 1 ]; then
+    for f in $(grep -l 'measured' "$OUT"/callgrind.*); do mv "$f" "$OUT/measured-$WORKLOAD-$(basename "$BIN")-$(date +%s%N).out"; done
+  fi
+  rm -f "$OUT"/callgrind.*
+done
