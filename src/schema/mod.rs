@@ -14,7 +14,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::parser::types::{BaseType, Type};
 
-use crate::config::{ArgDef, Config, TypeDef};
+use crate::config::{ArgDef, Config, FieldDef, ObjectDef, TypeDef};
 use crate::exec::registry::Registry;
 use crate::upstream::Upstream;
 
@@ -41,53 +41,23 @@ pub fn build(
     for (name, def) in &config.types {
         builder = match def {
             TypeDef::Object(object) => {
-                let mut ty = Object::new(name);
-                if let Some(d) = &object.description {
-                    ty = ty.description(d);
-                }
-                for i in &object.implements {
-                    ty = ty.implement(i);
-                }
-                for (fname, fdef) in &object.fields {
+                let ty = output_type(Object::new(name), object, |fname, fdef| {
                     let rt = registry
                         .field(name, fname)
                         .cloned()
                         .ok_or_else(|| format!("{name}.{fname} missing from the registry"))?;
-                    let mut field = Field::new(fname, type_ref(&fdef.ty), resolver::resolver(rt));
-                    if let Some(reason) = &fdef.deprecation {
-                        field = field.deprecation(Some(reason));
-                    }
-                    if let Some(d) = &fdef.description {
-                        field = field.description(d);
-                    }
-                    for arg in &fdef.args {
-                        field = field.argument(input_value(arg));
-                    }
-                    ty = ty.field(field);
-                }
+                    Ok(Field::new(
+                        fname,
+                        type_ref(&fdef.ty),
+                        resolver::resolver(rt),
+                    ))
+                })?;
                 builder.register(ty)
             }
             TypeDef::Interface(object) => {
-                let mut ty = Interface::new(name);
-                if let Some(d) = &object.description {
-                    ty = ty.description(d);
-                }
-                for i in &object.implements {
-                    ty = ty.implement(i);
-                }
-                for (fname, fdef) in &object.fields {
-                    let mut field = InterfaceField::new(fname, type_ref(&fdef.ty));
-                    if let Some(reason) = &fdef.deprecation {
-                        field = field.deprecation(Some(reason));
-                    }
-                    if let Some(d) = &fdef.description {
-                        field = field.description(d);
-                    }
-                    for arg in &fdef.args {
-                        field = field.argument(input_value(arg));
-                    }
-                    ty = ty.field(field);
-                }
+                let ty = output_type(Interface::new(name), object, |fname, fdef| {
+                    Ok(InterfaceField::new(fname, type_ref(&fdef.ty)))
+                })?;
                 builder.register(ty)
             }
             TypeDef::Union(union) => {
@@ -144,6 +114,90 @@ pub fn build(
     let schema = builder.finish().map_err(|e| e.0)?;
     Ok(BuiltSchema { schema, registry })
 }
+
+/// An object or interface type described by `object`: its description, the
+/// interfaces it implements and its fields. `new_field` makes each bare field
+/// (an object's carries its resolver, an interface's has none); the field's
+/// deprecation, description and arguments are added here, so both kinds of
+/// type are described by the same code.
+fn output_type<T: OutputType>(
+    mut ty: T,
+    object: &ObjectDef,
+    mut new_field: impl FnMut(&str, &FieldDef) -> Result<T::Field, String>,
+) -> Result<T, String> {
+    if let Some(d) = &object.description {
+        ty = ty.description(d);
+    }
+    for i in &object.implements {
+        ty = ty.implement(i);
+    }
+    for (fname, fdef) in &object.fields {
+        let mut field = new_field(fname, fdef)?;
+        // `deprecation(None)` would mark it deprecated without a reason.
+        if let Some(reason) = &fdef.deprecation {
+            field = field.deprecation(Some(reason));
+        }
+        if let Some(d) = &fdef.description {
+            field = field.description(d);
+        }
+        for arg in &fdef.args {
+            field = field.argument(input_value(arg));
+        }
+        ty = ty.field(field);
+    }
+    Ok(ty)
+}
+
+/// The builder methods [`Object`] and [`Interface`] have alike. The engine's
+/// dynamic API gives them (and their fields) the same methods but no common
+/// trait; naming the methods lets [`output_type`] serve both.
+trait OutputType: Sized {
+    type Field: OutputField;
+    fn description(self, text: &str) -> Self;
+    fn implement(self, interface: &str) -> Self;
+    fn field(self, field: Self::Field) -> Self;
+}
+
+/// The builder methods [`Field`] and [`InterfaceField`] have alike.
+trait OutputField: Sized {
+    fn deprecation(self, reason: Option<&str>) -> Self;
+    fn description(self, text: &str) -> Self;
+    fn argument(self, arg: InputValue) -> Self;
+}
+
+/// Implements the two traits for a type builder and its field builder by
+/// calling their inherent methods of the same names.
+macro_rules! impl_output_type {
+    ($ty:ty, $field:ty) => {
+        impl OutputType for $ty {
+            type Field = $field;
+            fn description(self, text: &str) -> Self {
+                <$ty>::description(self, text)
+            }
+            fn implement(self, interface: &str) -> Self {
+                <$ty>::implement(self, interface)
+            }
+            fn field(self, field: $field) -> Self {
+                <$ty>::field(self, field)
+            }
+        }
+
+        impl OutputField for $field {
+            fn deprecation(self, reason: Option<&str>) -> Self {
+                <$field>::deprecation(self, reason)
+            }
+            fn description(self, text: &str) -> Self {
+                <$field>::description(self, text)
+            }
+            fn argument(self, arg: InputValue) -> Self {
+                <$field>::argument(self, arg)
+            }
+        }
+    };
+}
+
+impl_output_type!(Object, Field);
+impl_output_type!(Interface, InterfaceField);
 
 fn input_value(arg: &ArgDef) -> InputValue {
     let mut value = InputValue::new(arg.name.as_str(), type_ref(&arg.ty));

@@ -1,39 +1,42 @@
 //! SDL text -> [`Config`], collecting every diagnostic on the way.
 //!
-//! This file sequences the steps and reads the type definitions;
-//! `schema_directives.rs` reads `@server`, `@cache(redis:)` and `@upstream`;
-//! `field.rs` fields, `@listSize`, `@onError` and value fitting; `rest.rs`
-//! `@rest` bindings and their templates. Every directive's known arguments
-//! come from [`super::vocabulary`].
+//! This file is the walk: it sequences the steps, reads the type definitions
+//! and their fields, and hands each Tributary directive to its reader. Every
+//! directive has a file of its own holding that reader (`upstream.rs` for
+//! `@upstream` and `@upstreamDefaults`, `server.rs`, `cache.rs`, `rest.rs`,
+//! `from.rs`, `on_error.rs`, `list_size.rs`), so a directive's rules are read
+//! in one place; what several readers need (header names, `${ENV}`, type
+//! checks, the spec's own directives) is in `shared.rs`. Every directive's
+//! known arguments come from [`super::vocabulary`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 use std::{path::Path, sync::Arc};
 
 use async_graphql::parser::types::{
-    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
-    TypeDefinition, TypeKind, TypeSystemDefinition,
+    ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, TypeDefinition,
+    TypeKind, TypeSystemDefinition,
 };
-use async_graphql::{Pos, Positioned, Value as ConstValue};
-use http::{HeaderName, HeaderValue, Method};
+use async_graphql::{Pos, Positioned};
 use indexmap::IndexMap;
-use url::Url;
 
-use super::directives::DirectiveArgs;
-use super::env::{EnvLookup, interpolate};
-use super::policy;
-use super::vocabulary;
+use super::env::EnvLookup;
 use super::{
-    ArgDef, BatchConfig, BodyTemplate, Config, Diagnostic, Diagnostics, EnumDef, EnumValueDef,
-    Expr, FieldDef, FieldSource, InputDef, ListSize, ObjectDef, OnError, Policies, RedisTier,
-    RestBinding, ScalarDef, ServerSettings, Source, Template, TypeDef, UnionDef, UpstreamConfig,
+    ArgDef, Config, Diagnostic, Diagnostics, EnumDef, EnumValueDef, FieldDef, FieldSource,
+    InputDef, ObjectDef, OnError, Policies, ScalarDef, ServerSettings, TypeDef, UnionDef,
+    UpstreamConfig,
 };
 
-mod field;
+mod cache;
+mod from;
+mod list_size;
+mod on_error;
 mod rest;
-mod schema_directives;
+mod server;
+mod shared;
+mod upstream;
 
-use field::arg_fits;
+use from::from_path;
+use shared::{arg_fits, base_name, deprecation, has_directive, named_kind, spec_directive};
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
 /// Directives the SDL may carry that the gateway leaves to the engine.
@@ -129,12 +132,7 @@ impl Loader<'_> {
                     // @upstream starts from them.
                     for directive in &schema_node.directives {
                         if directive.node.name.node == "upstreamDefaults" {
-                            let args = DirectiveArgs::new(
-                                directive,
-                                &vocabulary::policy_names(),
-                                &mut self.diags,
-                            );
-                            policy::apply(&mut defaults, &args.all(), &mut self.diags);
+                            self.upstream_defaults(directive, &mut defaults);
                         }
                     }
                     for directive in &schema_node.directives {
@@ -284,16 +282,6 @@ impl Loader<'_> {
         }
     }
 
-    fn interpolate(&mut self, raw: &str, pos: Pos) -> Option<String> {
-        match interpolate(raw, self.env) {
-            Ok(text) => Some(text),
-            Err(e) => {
-                self.error(pos, e);
-                None
-            }
-        }
-    }
-
     fn type_def(&mut self, ty: &Positioned<TypeDefinition>, scope: &Scope<'_>) -> Option<TypeDef> {
         let name = ty.node.name.node.to_string();
         let description = ty.node.description.as_ref().map(|d| d.node.clone());
@@ -426,6 +414,119 @@ impl Loader<'_> {
             fields: out,
         }
     }
+
+    fn field(
+        &mut self,
+        parent: &str,
+        field: &Positioned<FieldDefinition>,
+        is_root: bool,
+        json_keys: &HashSet<String>,
+        scope: &Scope<'_>,
+    ) -> FieldDef {
+        let node = &field.node;
+        let coordinate = format!("{parent}.{}", node.name.node);
+        self.check_type(&node.ty.node, node.ty.pos, scope, false);
+        let args: Vec<ArgDef> = node
+            .arguments
+            .iter()
+            .map(|a| self.arg(a, scope, false))
+            .collect();
+        let mut rest = None;
+        let mut from = None;
+        let mut on_error = None;
+        let mut cache = None;
+        let mut list_size = None;
+        for d in &node.directives {
+            match d.node.name.node.as_str() {
+                "rest" => {
+                    if rest.is_some() {
+                        self.error(d.pos, format!("`{coordinate}` has two @rest bindings"));
+                    }
+                    rest = Some(d);
+                }
+                "from" => from = Some(d),
+                "onError" => on_error = Some(d),
+                "cache" => cache = Some(d),
+                "listSize" => list_size = self.list_size(d, &coordinate, &node.ty.node, &args),
+                name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
+                other => self.error(
+                    d.pos,
+                    format!(
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @from, @cache, @onError or @listSize"
+                    ),
+                ),
+            }
+        }
+        let source = match (rest, from) {
+            (Some(_), Some(f)) => {
+                self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
+                FieldSource::Parent(vec![])
+            }
+            (Some(r), None) => {
+                let ctx = FieldCtx {
+                    coordinate: &coordinate,
+                    args: &args,
+                    is_root,
+                    json_keys,
+                    parent,
+                };
+                match self.rest(r, cache.take(), &ctx, scope) {
+                    Some(binding) => FieldSource::Rest(Arc::new(binding)),
+                    None => FieldSource::Parent(vec![]),
+                }
+            }
+            (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
+            (None, None) if is_root => {
+                if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
+                    FieldSource::Arguments
+                } else {
+                    self.error(field.pos, format!("root field `{coordinate}` needs a @rest binding (only a root field of an object type may go without one: its object is made of its arguments)"));
+                    FieldSource::Arguments
+                }
+            }
+            (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
+        };
+        if let Some(d) = cache {
+            self.error(
+                d.pos,
+                format!(
+                    "@cache on `{coordinate}` needs a @rest binding: only upstream calls are cached"
+                ),
+            );
+        }
+        let on_error = match on_error {
+            Some(d) => self.on_error(d, &coordinate, &node.ty.node, &source, scope),
+            None => OnError::Fail,
+        };
+        FieldDef {
+            deprecation: deprecation(&node.directives),
+            on_error,
+            list_size,
+            coordinate,
+            pos: field.pos,
+            name: node.name.node.to_string(),
+            description: node.description.as_ref().map(|d| d.node.clone()),
+            ty: node.ty.node.clone(),
+            args,
+            source,
+        }
+    }
+
+    fn arg(
+        &mut self,
+        arg: &Positioned<InputValueDefinition>,
+        scope: &Scope<'_>,
+        _input: bool,
+    ) -> ArgDef {
+        self.check_type(&arg.node.ty.node, arg.node.ty.pos, scope, true);
+        ArgDef {
+            name: arg.node.name.node.clone(),
+            description: arg.node.description.as_ref().map(|d| d.node.clone()),
+            ty: arg.node.ty.node.clone(),
+            default: arg.node.default_value.as_ref().map(|v| v.node.clone()),
+            deprecation: deprecation(&arg.node.directives),
+        }
+    }
 }
 
 /// What a binding's templates may refer to.
@@ -443,64 +544,4 @@ struct Scope<'a> {
     query_type: &'a str,
     mutation_type: Option<&'a str>,
     kinds: std::collections::HashMap<String, &'a TypeKind>,
-}
-
-fn base_name(ty: &Type) -> &str {
-    match &ty.base {
-        BaseType::Named(name) => name.as_str(),
-        BaseType::List(inner) => base_name(inner),
-    }
-}
-
-fn named_kind<'a>(ty: &Type, scope: &Scope<'a>) -> Option<&'a TypeKind> {
-    let _ = scope.names;
-    scope.kinds.get(base_name(ty)).copied()
-}
-
-fn has_directive(directives: &[Positioned<ConstDirective>], name: &str) -> bool {
-    directives.iter().any(|d| d.node.name.node == name)
-}
-
-fn from_path(directives: &[Positioned<ConstDirective>]) -> Option<String> {
-    directives
-        .iter()
-        .find(|d| d.node.name.node == "from")
-        .and_then(|d| d.node.get_argument("path"))
-        .and_then(|v| match &v.node {
-            ConstValue::String(s) => Some(s.clone()),
-            _ => None,
-        })
-}
-
-/// `@deprecated(reason:)` among `directives`: the reason, or the spec's
-/// default one.
-fn deprecation(directives: &[Positioned<ConstDirective>]) -> Option<String> {
-    directives
-        .iter()
-        .find(|d| d.node.name.node == "deprecated")
-        .map(|d| spec_argument(d, "reason").unwrap_or_else(|| "No longer supported".to_owned()))
-}
-
-/// The string argument `arg` of the first `@name` among `directives`.
-fn spec_directive(
-    directives: &[Positioned<ConstDirective>],
-    name: &str,
-    arg: &str,
-) -> Option<String> {
-    directives
-        .iter()
-        .find(|d| d.node.name.node == name)
-        .and_then(|d| spec_argument(d, arg))
-}
-
-fn spec_argument(directive: &Positioned<ConstDirective>, arg: &str) -> Option<String> {
-    directive
-        .node
-        .arguments
-        .iter()
-        .find(|(n, _)| n.node == arg)
-        .and_then(|(_, v)| match &v.node {
-            ConstValue::String(s) => Some(s.clone()),
-            _ => None,
-        })
 }

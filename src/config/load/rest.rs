@@ -1,7 +1,18 @@
-//! `@rest` bindings: method, path, query, headers, body, `batch`, and the
-//! templates' references to arguments, the parent and headers.
+//! `@rest(...)` on a field: the upstream call that is its value. Method,
+//! path, query, headers, body, `batch`, the field's own timeout and retry,
+//! and the templates' references to arguments, the parent and headers. The
+//! field's `@cache(ttl:)` is handed to the binding and read by `cache.rs`,
+//! because whether a TTL is allowed depends on the binding's upstream.
 
-use super::*;
+use async_graphql::parser::types::ConstDirective;
+use async_graphql::{Pos, Positioned, Value as ConstValue};
+use http::{HeaderName, HeaderValue, Method};
+
+use super::{FieldCtx, Loader, Scope};
+use crate::config::directives::DirectiveArgs;
+use crate::config::{
+    BatchConfig, BodyTemplate, Expr, RestBinding, Source, Template, policy, vocabulary,
+};
 
 impl Loader<'_> {
     pub(super) fn rest(
@@ -154,21 +165,8 @@ impl Loader<'_> {
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
         ));
-        let cache_ttl = cache.and_then(|d| {
-            let args = DirectiveArgs::new(d, &["ttl"], &mut self.diags);
-            let ttl = args
-                .get("ttl")
-                .and_then(|v| policy::duration("ttl", &v.node, v.pos, &mut self.diags));
-            if ttl.is_none() && args.get("ttl").is_none() {
-                self.error(d.pos, "@cache needs `ttl`, e.g. @cache(ttl: \"30s\"), or \"0s\" to bypass the cache");
-            }
-            if ttl.is_some_and(|t| !t.is_zero())
-                && upstream.as_ref().is_some_and(|u| u.policies.cache.is_none())
-            {
-                self.error(d.pos, format!("@cache(ttl:) on `{}` needs a `cache` on its upstream (it bounds the memory)", field.coordinate));
-            }
-            ttl
-        });
+        let cache_ttl =
+            cache.and_then(|d| self.cache_ttl(d, field.coordinate, upstream.as_deref()));
         let batch = args
             .get("batch")
             .and_then(|v| self.batch(v, &query, body.as_ref(), &path, field));
