@@ -803,3 +803,75 @@ async fn a_failed_non_null_list_item_nulls_the_list() {
     );
     assert_one_error_at(&body, json!(["loose", 1, "detail"]), "UPSTREAM_HTTP_ERROR");
 }
+
+// ---------------------------------------------------------------------------
+// Answers parsed only as far as the operation reads them.
+
+/// One upstream read by fields with different selections, by a bound child
+/// whose input the client did not select, and by a bound field below an
+/// interface (resolved from the data): every field still gets its value.
+#[tokio::test]
+async fn partial_parsing_never_drops_what_a_field_reads() {
+    let routes = things().merge(support::json_route(
+        "/shelf",
+        json!({"items": [{"title": "A", "authorId": "3", "pages": 10}]}),
+    ));
+    let things = support::mock("things", 0, routes).await;
+    let index = support::mock(
+        "index",
+        0,
+        support::json_route(
+            "/search",
+            json!([{"__typename": "Book", "title": "T", "authorId": "9"}]),
+        ),
+    )
+    .await;
+    let sdl = r#"
+        schema
+          @upstream(name: "things", url: "${THINGS_URL}")
+          @upstream(name: "index", url: "${INDEX_URL}")
+        { query: Query }
+        type Query {
+          thing(id: ID!): Thing @rest(upstream: "things", path: "/things/{$args.id}")
+          shelf: [Book!]! @rest(upstream: "things", path: "/shelf", select: "items")
+          search: [Result!]! @rest(upstream: "index", path: "/search")
+        }
+        interface Result { title: String! }
+        type Book implements Result {
+          title: String!
+          authorId: ID!
+          pages: Int
+          author: Thing @rest(upstream: "things", path: "/things/{$parent.authorId}")
+        }
+        type Thing { id: ID! name: String! }
+    "#;
+    let gw = support::gateway(sdl, &[&things, &index], &[]).await;
+
+    // Without an interface: `author` reads `authorId`, which the client
+    // did not select; `a` and `b` share one answer.
+    let (status, body) = gw
+        .query(r#"{ a: thing(id: "1") { id } b: thing(id: "1") { name } shelf { title author { name } } }"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {
+            "a": {"id": "1"}, "b": {"name": "thing 1"},
+            "shelf": [{"title": "A", "author": {"name": "thing 3"}}]
+        }})
+    );
+
+    // Below an interface: `author` (same upstream as `thing`) is found only
+    // from the data, and still reads `name`.
+    let (status, body) = gw
+        .query(r#"{ thing(id: "2") { id } search { title ... on Book { author { name } } } }"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {
+            "thing": {"id": "2"},
+            "search": [{"title": "T", "author": {"name": "thing 9"}}]
+        }})
+    );
+}

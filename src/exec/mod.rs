@@ -11,6 +11,7 @@
 
 pub(crate) mod data;
 pub(crate) mod plan;
+pub(crate) mod projection;
 pub(crate) mod registry;
 pub mod render;
 pub(crate) mod resolve;

@@ -10,6 +10,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use tokio::task::AbortHandle;
 
+use super::projection::Projections;
 use super::registry::Registry;
 use crate::error::FieldError;
 use crate::telemetry::metrics::Metrics;
@@ -52,6 +53,14 @@ pub struct RequestState {
     /// cache) and the variable values were checked: the engine need not
     /// validate it again.
     pub(crate) validated: bool,
+    /// What the operation reads of each upstream's answers.
+    projections: Arc<Projections>,
+}
+
+/// What the prepared operation tells execution.
+pub(crate) struct OperationFacts {
+    pub(crate) validated: bool,
+    pub(crate) projections: Arc<Projections>,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -124,11 +133,12 @@ impl RequestState {
         span: tracing::Span,
         started: std::time::Instant,
         budget: Budget,
-        validated: bool,
+        facts: OperationFacts,
     ) -> Arc<RequestState> {
         Arc::new(RequestState {
             budget,
-            validated,
+            validated: facts.validated,
+            projections: facts.projections,
             registry,
             headers,
             metrics,
@@ -151,7 +161,8 @@ impl RequestState {
     ) -> Result<Fetched, FieldError> {
         if !request.method.is_safe() {
             self.budget.call()?;
-            return upstream.call(&request, spec).await;
+            let mask = self.projections.get(upstream.name());
+            return upstream.call(&request, spec, mask.map(|m| &**m)).await;
         }
         let mut key = request.identity();
         key.extend_from_slice(upstream.name().as_bytes());
@@ -160,7 +171,8 @@ impl RequestState {
                 self.budget.call()?;
                 let upstream = upstream.clone();
                 let spec = spec.clone();
-                Ok(async move { upstream.call(&request, &spec).await })
+                let mask = self.projections.get(upstream.name()).cloned();
+                Ok(async move { upstream.call(&request, &spec, mask.as_deref()).await })
             })
             .await
     }

@@ -61,10 +61,12 @@ impl View {
     }
 
     fn extend(&self, steps: impl IntoIterator<Item = Step>) -> View {
-        let path: Vec<Step> = self.path.iter().cloned().chain(steps).collect();
+        // Straight into the shared slice: one allocation, not a vector
+        // copied into it.
+        let path: Arc<[Step]> = self.path.iter().cloned().chain(steps).collect();
         View {
             root: self.root.clone(),
-            path: Arc::from(path),
+            path,
         }
     }
 

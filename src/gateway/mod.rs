@@ -19,8 +19,9 @@ use serde_json::Value;
 use crate::config::{Config, ServerSettings};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
+use crate::exec::projection::Projections;
 use crate::exec::registry::Registry;
-use crate::exec::state::CancelOnDrop;
+use crate::exec::state::{CancelOnDrop, OperationFacts};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::otel::{self, SPAN_TARGET};
 use crate::telemetry::timeline::{RecentTimelines, Timeline};
@@ -67,6 +68,8 @@ pub struct Gateway {
     limits: cost::Limits,
     /// The input types variable values are checked against.
     inputs: variables::InputTypes,
+    /// The root types: query, mutation.
+    roots: (String, Option<String>),
     /// Set when every upstream has `dedupe: true`: identical in-flight
     /// queries then share one execution and its response.
     pub(crate) coalesce: Option<Coalesce>,
@@ -116,6 +119,8 @@ pub struct Prepared {
     /// document's name for its only operation.
     label_name: Option<String>,
     pub measure: cost::Measure,
+    /// What the operation reads of each upstream's answers.
+    projections: Arc<Projections>,
     /// Whether the document validated before for this operation (it came
     /// from the cache): the engine does not validate it again. A new one is
     /// kept once it validates.
@@ -164,6 +169,7 @@ impl Gateway {
                 .build(),
             cost: cost::CostModel::new(config),
             inputs: variables::InputTypes::new(config),
+            roots: (config.query_type.clone(), config.mutation_type.clone()),
             limits: cost::Limits::of(&config.server),
         })
     }
@@ -278,7 +284,7 @@ impl Gateway {
         // Validated already, for this operation (a measure that reads
         // variables is taken again, below).
         let mut validated = false;
-        if let Some(prepared) = cached
+        if let Some(prepared) = &cached
             && prepared.operation_name.as_deref() == operation_name
         {
             validated = true;
@@ -286,7 +292,7 @@ impl Gateway {
                 return Err(Refusal::MutationOverGet);
             }
             if !prepared.measure.reads_variables {
-                return Ok(prepared);
+                return Ok(prepared.clone());
             }
         }
         let kind = operation_type(&document, operation_name);
@@ -309,6 +315,11 @@ impl Gateway {
                 &self.limits,
             )
             .map_err(Refusal::Limit)?;
+        // Worked out once per document; a re-measured one keeps its own.
+        let projections = match (&cached, validated) {
+            (Some(prepared), true) => prepared.projections.clone(),
+            _ => Arc::new(self.projections(&document, operation_name)),
+        };
         // The document's name for its only operation when the client gave
         // no `operationName` (curl, most clients).
         let label_name = operation_name
@@ -325,8 +336,30 @@ impl Gateway {
             kind,
             label_name,
             measure,
+            projections,
             cached: validated,
         }))
+    }
+
+    /// What the chosen operation reads of each upstream's answers.
+    fn projections(&self, document: &ExecutableDocument, name: Option<&str>) -> Projections {
+        let Some(operation) = chosen(document, name) else {
+            return Projections::default();
+        };
+        let root = match operation.node.ty {
+            OperationType::Query => Some(self.roots.0.as_str()),
+            OperationType::Mutation => self.roots.1.as_deref(),
+            OperationType::Subscription => None,
+        };
+        match root {
+            Some(root) => Projections::of(
+                &self.registry,
+                document,
+                root,
+                &operation.node.selection_set.node,
+            ),
+            None => Projections::default(),
+        }
     }
 
     /// Executes a prepared request that arrived at `started`; with
@@ -376,7 +409,10 @@ impl Gateway {
             span.clone(),
             started,
             budget,
-            prepared.cached,
+            OperationFacts {
+                validated: prepared.cached,
+                projections: prepared.projections.clone(),
+            },
         );
         // Kept only once it validates, so documents that fail cannot fill
         // the cache.
@@ -434,6 +470,7 @@ impl Gateway {
                     kind: prepared.kind,
                     label_name: prepared.label_name.clone(),
                     measure: prepared.measure,
+                    projections: prepared.projections.clone(),
                     cached: true,
                 }),
             );

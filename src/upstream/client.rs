@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use std::time::Duration;
 
-use super::UpstreamRequest;
 use super::cache::{self, Entry, Freshness, RedisCache, ResponseCache};
 use super::guard::{AttemptError, BreakerState, CallOptions, Guard};
 use super::inflight::Inflight;
 use super::spec::CallSpec;
+use super::{Mask, UpstreamRequest};
 use crate::config::UpstreamConfig;
 use crate::error::FieldError;
 use crate::telemetry::otel;
@@ -109,10 +109,14 @@ impl Upstream {
     /// when the call fails, a cached answer within `staleIfError` stands in.
     /// `keep_last_good` stores answers of a `ttl: 0s` field for that fallback
     /// (`@onError(use: STALE)`).
-    pub async fn call(
+    ///
+    /// An answer this request alone reads (nothing shares or stores it) is
+    /// parsed only as far as `mask` says it is read.
+    pub(crate) async fn call(
         self: &Arc<Self>,
         request: &UpstreamRequest,
         spec: &Arc<CallSpec>,
+        mask: Option<&Mask>,
     ) -> Result<Fetched, FieldError> {
         let safe = request.method.is_safe();
         let cache = self.cache.as_ref().filter(|_| safe);
@@ -120,7 +124,7 @@ impl Upstream {
         let store = cache.is_some() && (!ttl.is_zero() || spec.keep_last_good);
         let share = store || (safe && self.config.policies.dedupe);
         if !share {
-            let answer = self.fetch(request, spec).await?;
+            let answer = self.fetch(request, spec, mask).await?;
             return Ok(Fetched {
                 value: answer.value,
                 cache: CacheStatus::Bypass,
@@ -153,7 +157,7 @@ impl Upstream {
         let (result, shared) = self
             .inflight
             .run(key, async move {
-                let answer = this.fetch(&owned_request, &owned_spec).await?;
+                let answer = this.fetch(&owned_request, &owned_spec, None).await?;
                 if let Some(cache) = this.cache.as_ref().filter(|_| store) {
                     let respect = cache.policy.respect_cache_control;
                     if !(respect && answer.no_store) {
@@ -217,6 +221,7 @@ impl Upstream {
         &self,
         request: &UpstreamRequest,
         spec: &CallSpec,
+        mask: Option<&Mask>,
     ) -> Result<Answer, FieldError> {
         let options = CallOptions {
             timeout: spec.timeout,
@@ -262,7 +267,7 @@ impl Upstream {
                     // (Looking up the current span costs a registry lookup:
                     // only when spans are exported.)
                     let cut_off = CutOff(traced.then(tracing::Span::current));
-                    let result = self.attempt(request).await;
+                    let result = self.attempt(request, mask).await;
                     cut_off.defuse();
                     if let Err(error) = &result
                         && traced
@@ -289,7 +294,11 @@ impl Upstream {
 
     /// One try: send, check the status, read at most `maxResponseBytes`,
     /// parse JSON.
-    async fn attempt(&self, request: &UpstreamRequest) -> Result<Answer, AttemptError> {
+    async fn attempt(
+        &self,
+        request: &UpstreamRequest,
+        mask: Option<&Mask>,
+    ) -> Result<Answer, AttemptError> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -405,7 +414,11 @@ impl Upstream {
         let value = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&body).map_err(|e| AttemptError::BadResponse {
+            match mask {
+                Some(mask) => super::projection::parse(&body, mask),
+                None => serde_json::from_slice(&body),
+            }
+            .map_err(|e| AttemptError::BadResponse {
                 status: status.as_u16(),
                 message: format!(
                     "answered with a body that is not JSON (line {}, column {})",

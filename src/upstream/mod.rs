@@ -6,9 +6,11 @@ pub mod cache;
 mod client;
 pub mod guard;
 pub(crate) mod inflight;
+mod projection;
 mod request;
 mod spec;
 
 pub use client::{CacheStatus, Fetched, Upstream};
+pub(crate) use projection::Mask;
 pub use request::UpstreamRequest;
 pub use spec::CallSpec;

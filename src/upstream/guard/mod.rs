@@ -203,12 +203,12 @@ impl Guard {
                     .await
                 {
                     Ok(value) => return Ok(value),
-                    Err(Refused::Fatal(error)) => {
-                        // Refused before any request left: not an attempt.
+                    Err(TryFailed::NotTried(error)) => {
+                        // Stopped before any request left: not an attempt.
                         attempts_made.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                         return Err(error);
                     }
-                    Err(Refused::Attempt(error)) => error,
+                    Err(TryFailed::Failed(error)) => error,
                 };
                 let retry =
                     tries < options.retry.attempts && options.idempotent && error.retryable();
@@ -253,7 +253,7 @@ impl Guard {
         deadline: Instant,
         timeout: Duration,
         trips_breaker: bool,
-    ) -> Result<T, Refused>
+    ) -> Result<T, TryFailed>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AttemptError>>,
@@ -266,7 +266,7 @@ impl Guard {
                         permit: Some(permit),
                     }),
                     Err(open) => {
-                        return Err(Refused::Fatal(
+                        return Err(TryFailed::NotTried(
                         FieldError::new(
                             ErrorCode::UpstreamCircuitOpen,
                             format!(
@@ -288,7 +288,7 @@ impl Guard {
                     Ok(Ok(slot)) => Some(slot),
                     _ => {
                         // Dropping `permit` gives it back: no call was made.
-                        return Err(Refused::Fatal(
+                        return Err(TryFailed::NotTried(
                         FieldError::new(
                             ErrorCode::UpstreamOverloaded,
                             format!(
@@ -339,7 +339,7 @@ impl Guard {
                 held.record(failed);
             }
         }
-        outcome.map_err(Refused::Attempt)
+        outcome.map_err(TryFailed::Failed)
     }
 }
 
@@ -367,10 +367,12 @@ impl Drop for BreakerPermit<'_> {
     }
 }
 
-enum Refused {
+/// Why one try of a call gave no answer.
+enum TryFailed {
     /// Not tried (breaker open, no slot): do not retry.
-    Fatal(FieldError),
-    Attempt(AttemptError),
+    NotTried(FieldError),
+    /// Tried, and the attempt failed.
+    Failed(AttemptError),
 }
 
 #[cfg(test)]
