@@ -309,6 +309,25 @@ impl Reader<'_> {
         Some(map)
     }
 
+    /// A policy that is on or off: `true`/`false` switches it (on with the
+    /// inherited or default settings) and settles it (`Some(None)`); an object
+    /// gives its keys and the policy they change (`Some(Some(..))`).
+    #[allow(clippy::type_complexity)]
+    fn switch_or_object<'v, P: Clone + Default>(
+        &mut self,
+        what: &str,
+        value: &'v ConstValue,
+        base: &mut Option<P>,
+        known: &[&str],
+    ) -> Option<Option<(&'v IndexMap<Name, ConstValue>, P)>> {
+        if let ConstValue::Boolean(enabled) = value {
+            *base = enabled.then(|| base.clone().unwrap_or_default());
+            return Some(None);
+        }
+        let map = self.object(what, value, known)?;
+        Some(Some((map, base.clone().unwrap_or_default())))
+    }
+
     fn retry(&mut self, value: &ConstValue, base: &mut RetryPolicy) -> Option<()> {
         const KNOWN: [&str; 6] = [
             "attempts",
@@ -352,12 +371,9 @@ impl Reader<'_> {
             "halfOpenProbes",
             "failureStatuses",
         ];
-        if let ConstValue::Boolean(enabled) = value {
-            *base = enabled.then(|| base.clone().unwrap_or_default());
+        let Some((map, mut policy)) = self.switch_or_object("breaker", value, base, &KNOWN)? else {
             return Some(());
-        }
-        let map = self.object("breaker", value, &KNOWN)?;
-        let mut policy = base.clone().unwrap_or_default();
+        };
         for (key, v) in map {
             match key.as_str() {
                 "failureRatio" => self
@@ -391,12 +407,9 @@ impl Reader<'_> {
             "maxBytes",
             "respectCacheControl",
         ];
-        if let ConstValue::Boolean(enabled) = value {
-            *base = enabled.then(|| base.clone().unwrap_or_default());
+        let Some((map, mut policy)) = self.switch_or_object("cache", value, base, &KNOWN)? else {
             return Some(());
-        }
-        let map = self.object("cache", value, &KNOWN)?;
-        let mut policy = base.clone().unwrap_or_default();
+        };
         for (key, v) in map {
             match key.as_str() {
                 "ttl" => self.duration("ttl", v).map(|d| policy.ttl = d),
