@@ -7,16 +7,21 @@
 //!   (diagnostics with `file:line:col`); the directive vocabulary.
 //! - [`schema`]: config -> async-graphql dynamic schema; the one generic
 //!   resolver; null propagation; JSON -> GraphQL coercion.
-//! - [`exec`]: the plan/execute step: starts every bound field as soon as its
-//!   inputs are known, dedupes identical calls within an operation.
-//! - [`upstream`]: request rendering (safe templates) and per-upstream clients.
+//! - [`exec`]: the plan/execute step: renders requests from bindings (safe
+//!   templates), starts every bound field as soon as its inputs are known,
+//!   dedupes identical calls within an operation, works out what each
+//!   upstream's answers are read for.
+//! - [`upstream`]: per-upstream clients: cache, single-flight, guards,
+//!   transport, parsing answers by a mask.
 //! - [`gateway`]: a loaded schema ready to execute: prepared documents
-//!   (parsed, measured against the cost limits, cached once valid) and the
-//!   run-time budgets of each request.
+//!   (parsed, measured against the cost limits, cached once valid), variable
+//!   values checked on every request, and the run-time budgets of each request.
 //! - [`http`]: GraphQL over HTTP, GraphiQL.
 //! - [`server`]: `app(state) -> Router`; the accept loop with its connection
 //!   cap and timeouts; bounded graceful shutdown.
 //! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks.
+//! - [`telemetry`]: OpenTelemetry, typed call records and timelines,
+//!   Prometheus metrics, the status page.
 //! - [`error`]: the one `ErrorCode` vocabulary.
 //!
 //! # Example

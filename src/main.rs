@@ -1,4 +1,5 @@
-//! The `tributary` command: `serve`, `check`, `demo` (the default), `upstreams`.
+//! The `tributary` command: `serve`, `check`, `directives`, `demo` (the default),
+//! `upstreams`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,9 +47,9 @@ enum Command {
         #[arg(long)]
         zero_latency: bool,
     },
-    /// Run only the demo's simulated upstreams, on fixed ports (for compose).
     /// Prints the SDL definitions of Tributary's directives (for editors).
     Directives,
+    /// Run only the demo's simulated upstreams, on fixed ports (for compose).
     Upstreams {
         /// Address to bind them on (`0.0.0.0` inside a container).
         #[arg(long, default_value = "127.0.0.1")]

@@ -692,3 +692,33 @@ async fn variable_values_are_checked_on_every_request_of_a_cached_document() {
         "no upstream call for a bad value"
     );
 }
+
+/// An `Int` literal outside 32 bits is a validation error at the value, and
+/// reaches no upstream (the engine alone accepts it).
+#[tokio::test]
+async fn int_literals_outside_32_bits_are_refused() {
+    let (demo, gw) = demo_gateway().await;
+    let query = r#"{ product(id: "42") { recommendations(limit: 3000000000) { productId } } }"#;
+    let reply = post(&gw, &json!({ "query": query }), Some(GRAPHQL_RESPONSE)).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Int cannot represent non 32-bit signed integer value: 3000000000"
+    );
+    let column = query.find("3000000000").expect("the literal") + 1;
+    assert_eq!(
+        body["errors"][0]["locations"],
+        json!([{"line": 1, "column": column}])
+    );
+    assert_eq!(upstream_calls(&demo), 0, "no upstream call");
+    // The largest Int is fine.
+    let ok = post(
+        &gw,
+        &json!({ "query": query.replace("3000000000", "2147483647") }),
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}

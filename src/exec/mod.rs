@@ -6,7 +6,8 @@
 //! root. Instead, when an object's JSON is known, `resolve::start_children`
 //! spawns every bound child call at once (and, as each answers, its own
 //! children), and the engine's resolvers only await results already on their
-//! way. The engine keeps validation, coercion into the response and error
+//! way. The engine keeps validation (of documents not seen valid before),
+//! coercion into the response and error
 //! placement.
 
 pub(crate) mod data;
@@ -22,7 +23,7 @@ pub use state::RequestState;
 
 // What the engine adapter (`schema::resolver`) uses, and nothing more.
 pub(crate) use data::{Data, ObjRef, ObjectData};
-pub(crate) use registry::{CompiledField, OutputKind};
+pub(crate) use registry::{CompiledField, OutputKind, Registry};
 pub(crate) use render::pluck;
 pub(crate) use resolve::resolve_unplanned;
 pub(crate) use view::View;

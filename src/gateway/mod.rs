@@ -3,6 +3,7 @@
 
 pub mod cost;
 mod directives;
+mod literals;
 mod variables;
 
 use std::collections::HashMap;
@@ -301,7 +302,18 @@ impl Gateway {
         }
         // A cached document has passed these already.
         if !cached_valid {
-            let errors = directives::check(&document);
+            let mut errors = directives::check(&document);
+            if let Some(operation) = chosen(&document, operation_name)
+                && let Some(root) = self.root_type(operation.node.ty)
+            {
+                errors.extend(literals::check(
+                    &self.registry,
+                    &self.inputs,
+                    &document,
+                    &operation.node,
+                    root,
+                ));
+            }
             if !errors.is_empty() {
                 return Err(Refusal::Invalid(errors));
             }
@@ -341,17 +353,21 @@ impl Gateway {
         }))
     }
 
+    /// The root type an operation of `kind` starts at, if the schema has one.
+    fn root_type(&self, kind: OperationType) -> Option<&str> {
+        match kind {
+            OperationType::Query => Some(self.roots.0.as_str()),
+            OperationType::Mutation => self.roots.1.as_deref(),
+            OperationType::Subscription => None,
+        }
+    }
+
     /// What the chosen operation reads of each upstream's answers.
     fn projections(&self, document: &ExecutableDocument, name: Option<&str>) -> Projections {
         let Some(operation) = chosen(document, name) else {
             return Projections::default();
         };
-        let root = match operation.node.ty {
-            OperationType::Query => Some(self.roots.0.as_str()),
-            OperationType::Mutation => self.roots.1.as_deref(),
-            OperationType::Subscription => None,
-        };
-        match root {
+        match self.root_type(operation.node.ty) {
             Some(root) => Projections::of(
                 &self.registry,
                 document,
@@ -540,6 +556,18 @@ fn document_hash(query: &str) -> String {
     let mut h = std::hash::DefaultHasher::new();
     query.hash(&mut h);
     format!("{:016x}", h.finish())
+}
+
+/// The type an inline fragment's selections are on: its condition, else the
+/// enclosing type.
+fn inline_type<'a>(
+    inline: &'a async_graphql::parser::types::InlineFragment,
+    outer: &'a str,
+) -> &'a str {
+    inline
+        .type_condition
+        .as_ref()
+        .map_or(outer, |c| c.node.on.node.as_str())
 }
 
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {

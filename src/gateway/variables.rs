@@ -62,6 +62,17 @@ impl InputTypes {
         InputTypes { types }
     }
 
+    /// The type of `field` of input object `ty`.
+    pub(crate) fn field_type(&self, ty: &str, field: &str) -> Option<&Type> {
+        match self.types.get(ty)? {
+            InputKind::Object { fields, .. } => fields
+                .iter()
+                .find(|(f, _, _)| f == field)
+                .map(|(_, t, _)| t),
+            _ => None,
+        }
+    }
+
     /// Every error in `variables` against `operation`'s definitions: values
     /// of the wrong type, and non-null variables without a value or default.
     pub(crate) fn check(

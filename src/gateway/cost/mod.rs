@@ -314,14 +314,10 @@ impl<'a> Walk<'a> {
         for selection in &set.items {
             let part = match &selection.node {
                 Selection::Field(field) => self.field(ty, &field.node)?,
-                Selection::InlineFragment(inline) => {
-                    let on = inline
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .map_or(ty, |c| c.node.on.node.as_str());
-                    self.set(on, &inline.node.selection_set.node)?
-                }
+                Selection::InlineFragment(inline) => self.set(
+                    super::inline_type(&inline.node, ty),
+                    &inline.node.selection_set.node,
+                )?,
                 Selection::FragmentSpread(spread) => {
                     self.fragment(spread.node.fragment_name.node.as_str())?
                 }
