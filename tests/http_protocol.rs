@@ -722,3 +722,63 @@ async fn int_literals_outside_32_bits_are_refused() {
     .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+/// Two selections merged into one response field fail with one error that
+/// has both locations (spec 6.4.4).
+#[tokio::test]
+async fn a_merged_field_that_fails_reports_one_error_with_every_location() {
+    let (_demo, gw) = demo_gateway().await;
+    let query = "{ product(id: \"500\") { details { name } }\n  product(id: \"500\") { details { brand } } }";
+    let reply = post(&gw, &json!({ "query": query }), None).await;
+    let body = reply.json();
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "one error for the one field: {body}");
+    assert_eq!(errors[0]["path"], json!(["product", "details"]));
+    assert_eq!(
+        errors[0]["locations"].as_array().map(Vec::len),
+        Some(2),
+        "both selections' locations: {body}"
+    );
+    assert_eq!(body["data"]["product"]["details"], Value::Null);
+}
+
+/// What the parser refuses that the spec calls validation rules gets
+/// graphql-js's texts and the validation code; a fragment cycle says so.
+#[tokio::test]
+async fn duplicate_names_and_fragment_cycles_are_validation_errors() {
+    let (demo, gw) = demo_gateway().await;
+    let cases = [
+        (
+            "query Q { __typename } query Q { __typename }",
+            "There can be only one operation named \"Q\".",
+            json!([{"line": 1, "column": 1}, {"line": 1, "column": 24}]),
+        ),
+        (
+            "{ __typename } query Q { __typename }",
+            "This anonymous operation must be the only defined operation.",
+            json!([{"line": 1, "column": 1}]),
+        ),
+        (
+            "{ ...F } fragment F on Query { __typename } fragment F on Query { __typename }",
+            "There can be only one fragment named \"F\".",
+            json!([{"line": 1, "column": 10}, {"line": 1, "column": 45}]),
+        ),
+    ];
+    for (query, message, locations) in cases {
+        let reply = post(&gw, &json!({ "query": query }), Some(GRAPHQL_RESPONSE)).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        let body = reply.json();
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{query}");
+        assert_eq!(body["errors"][0]["message"], message, "{query}");
+        assert_eq!(body["errors"][0]["locations"], locations, "{query}");
+    }
+    let cycle = "{ product(id: \"1\") { ...A } } fragment A on Product { id ...B } fragment B on Product { ...A }";
+    let reply = post(&gw, &json!({ "query": cycle }), Some(GRAPHQL_RESPONSE)).await;
+    let body = reply.json();
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Cannot spread fragment \"A\" within itself via \"B\"."
+    );
+    assert_eq!(upstream_calls(&demo), 0, "nothing reached an upstream");
+}

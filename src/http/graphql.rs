@@ -27,6 +27,7 @@ use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
 use crate::error::ErrorCode;
 use crate::gateway::{Coalesce, GraphqlRequest, Outcome, Refusal, SharedResponse};
+use async_graphql::parser::Error as ParseError;
 
 pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
@@ -161,9 +162,36 @@ async fn run(
         }
         Err(Refusal::Parse(e)) => {
             let positions: Vec<async_graphql::Pos> = e.positions().collect();
-            let mut error = ServerError::new(e.to_string(), None);
-            error.locations = positions;
-            return graphql_errors(rt, vec![error], ErrorCode::GraphqlParseFailed);
+            // Some of what the parser refuses are validation rules (5.2.1.1
+            // Operation Name Uniqueness, 5.2.2.1 Lone Anonymous Operation,
+            // 5.5.1.1 Fragment Name Uniqueness): graphql-js's texts and code.
+            let (message, code) = match &e {
+                ParseError::OperationDuplicated { operation, .. } => (
+                    format!("There can be only one operation named \"{operation}\"."),
+                    ErrorCode::GraphqlValidationFailed,
+                ),
+                ParseError::FragmentDuplicated { fragment, .. } => (
+                    format!("There can be only one fragment named \"{fragment}\"."),
+                    ErrorCode::GraphqlValidationFailed,
+                ),
+                ParseError::MultipleOperations { .. } => (
+                    "This anonymous operation must be the only defined operation.".to_owned(),
+                    ErrorCode::GraphqlValidationFailed,
+                ),
+                other => (other.to_string(), ErrorCode::GraphqlParseFailed),
+            };
+            let mut error = ServerError::new(message, None);
+            error.locations = match &e {
+                // Only the anonymous operation is at fault.
+                ParseError::MultipleOperations { anonymous, .. } => vec![*anonymous],
+                // In document order, as graphql-js lists them.
+                _ => {
+                    let mut positions = positions;
+                    positions.sort_by_key(|p| (p.line, p.column));
+                    positions
+                }
+            };
+            return graphql_errors(rt, vec![error], code);
         }
         Err(Refusal::Invalid(errors)) => {
             return graphql_errors(rt, errors, ErrorCode::GraphqlValidationFailed);

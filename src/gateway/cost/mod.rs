@@ -234,6 +234,7 @@ impl CostModel {
             variables,
             memo: HashMap::new(),
             visiting: HashSet::new(),
+            chain: Vec::new(),
             reads_variables: false,
         };
         let root = walk.set(ty, selection_set)?;
@@ -305,6 +306,8 @@ struct Walk<'a> {
     /// Each fragment's measure, taken once.
     memo: HashMap<&'a str, SetCost>,
     visiting: HashSet<&'a str>,
+    /// The fragments being measured, outermost first (for the cycle's text).
+    chain: Vec<&'a str>,
     reads_variables: bool,
 }
 
@@ -336,10 +339,26 @@ impl<'a> Walk<'a> {
             return Ok(SetCost::default());
         };
         if !self.visiting.insert(name) {
-            return Err(format!("fragment `{name}` spreads itself"));
+            // graphql-js's text (NoFragmentCyclesRule): the fragments on the
+            // way back to this one.
+            let from = self.chain.iter().position(|f| *f == name).unwrap_or(0);
+            let via: Vec<String> = self.chain[from + 1..]
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect();
+            return Err(if via.is_empty() {
+                format!("Cannot spread fragment \"{name}\" within itself.")
+            } else {
+                format!(
+                    "Cannot spread fragment \"{name}\" within itself via {}.",
+                    via.join(", ")
+                )
+            });
         }
+        self.chain.push(name);
         let on = fragment.node.type_condition.node.on.node.as_str();
         let cost = self.set(on, &fragment.node.selection_set.node)?;
+        self.chain.pop();
         self.visiting.remove(name);
         self.memo.insert(name, cost);
         Ok(cost)
