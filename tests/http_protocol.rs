@@ -782,3 +782,32 @@ async fn duplicate_names_and_fragment_cycles_are_validation_errors() {
     );
     assert_eq!(upstream_calls(&demo), 0, "nothing reached an upstream");
 }
+
+/// Validation errors as graphql-js gives them: a leaf with a selection is
+/// reported at the selection, without follow-on errors for its fields; a
+/// literal of the wrong type says why, at the value.
+#[tokio::test]
+async fn engine_validation_errors_read_as_graphql_js_writes_them() {
+    let (_demo, gw) = demo_gateway().await;
+    let query = r#"{ product(id: "42") { id { x } } }"#;
+    let body = post(&gw, &json!({ "query": query }), None).await.json();
+    assert_eq!(
+        body["errors"],
+        json!([{
+            "message": "Field \"id\" must not have a selection since type \"ID!\" has no subfields.",
+            "locations": [{"line": 1, "column": query.find("{ x").expect("selection") + 1}],
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}
+        }]),
+        "{body}"
+    );
+    let query = r#"{ product(id: "42") { recommendations(limit: "x") { productId } } }"#;
+    let body = post(&gw, &json!({ "query": query }), None).await.json();
+    assert_eq!(
+        body["errors"][0]["message"], "Int cannot represent non-integer value: \"x\"",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["locations"],
+        json!([{"line": 1, "column": query.find("\"x\"").expect("value") + 1}])
+    );
+}

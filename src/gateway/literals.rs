@@ -6,16 +6,14 @@
 //! fields included). Variables are checked per request
 //! (`gateway::variables`); this runs once per document.
 
-use std::collections::HashSet;
-
 use async_graphql::ServerError;
 use async_graphql::parser::Positioned;
-use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, OperationDefinition, Selection, SelectionSet, Type,
-};
-use async_graphql_value::Value;
+use async_graphql::parser::types::{BaseType, ExecutableDocument, OperationDefinition, Type};
+use async_graphql_value::{Name, Value};
 
+use super::typed_walk::{self, Visit};
 use super::variables::InputTypes;
+use crate::config::ArgDef;
 use crate::exec::Registry;
 
 /// Every `Int` literal of `operation` (on root type `root`) outside 32 bits.
@@ -26,63 +24,37 @@ pub(crate) fn check(
     operation: &OperationDefinition,
     root: &str,
 ) -> Vec<ServerError> {
-    let mut walk = Walk {
-        registry,
+    let mut check = Check {
         inputs,
-        document,
         errors: Vec::new(),
-        fragments: HashSet::new(),
     };
-    walk.selection(root, &operation.selection_set.node);
-    walk.errors
+    typed_walk::walk(
+        registry,
+        document,
+        root,
+        &operation.selection_set.node,
+        &mut check,
+    );
+    check.errors
 }
 
-struct Walk<'a> {
-    registry: &'a Registry,
+struct Check<'a> {
     inputs: &'a InputTypes,
-    document: &'a ExecutableDocument,
     errors: Vec<ServerError>,
-    fragments: HashSet<&'a str>,
 }
 
-impl<'a> Walk<'a> {
-    fn selection(&mut self, ty: &str, set: &'a SelectionSet) {
-        for item in &set.items {
-            match &item.node {
-                Selection::Field(field) => {
-                    let Some(compiled) = self.registry.field(ty, field.node.name.node.as_str())
-                    else {
-                        // Introspection, or a field the engine will reject.
-                        continue;
-                    };
-                    for (name, value) in &field.node.arguments {
-                        if let Some(arg) = compiled.def.args.iter().find(|a| a.name == name.node) {
-                            self.value(&arg.ty, value);
-                        }
-                    }
-                    let below = &field.node.selection_set.node;
-                    if !below.items.is_empty() {
-                        self.selection(&compiled.named, below);
-                    }
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    let Some(fragment) = self.document.fragments.get(name) else {
-                        continue;
-                    };
-                    if self.fragments.insert(name) {
-                        let on = fragment.node.type_condition.node.on.node.as_str();
-                        self.selection(on, &fragment.node.selection_set.node);
-                    }
-                }
-                Selection::InlineFragment(inline) => {
-                    let on = super::inline_type(&inline.node, ty);
-                    self.selection(on, &inline.node.selection_set.node);
-                }
-            }
-        }
+impl<'a> Visit<'a> for Check<'_> {
+    fn argument(
+        &mut self,
+        arg: &ArgDef,
+        _name: &'a Positioned<Name>,
+        value: &'a Positioned<Value>,
+    ) {
+        self.value(&arg.ty, value);
     }
+}
 
+impl Check<'_> {
     fn value(&mut self, ty: &Type, value: &Positioned<Value>) {
         self.at(ty, &value.node, value.pos);
     }

@@ -3,7 +3,9 @@
 
 pub mod cost;
 mod directives;
+mod engine_errors;
 mod literals;
+mod typed_walk;
 mod variables;
 
 use std::collections::HashMap;
@@ -479,6 +481,13 @@ impl Gateway {
             response.errors.dedup_by(|a, b| {
                 a.message == b.message && a.locations == b.locations && a.path == b.path
             });
+            engine_errors::reshape(
+                &self.registry,
+                &self.inputs,
+                &prepared.document,
+                |kind| self.root_type(kind).map(str::to_owned),
+                &mut response.errors,
+            );
         }
         if executed && let Some(query) = query {
             self.documents.insert(

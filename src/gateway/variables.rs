@@ -62,6 +62,19 @@ impl InputTypes {
         InputTypes { types }
     }
 
+    /// The names of the enums and custom scalars.
+    pub(crate) fn leaf_names(&self) -> impl Iterator<Item = &str> {
+        self.types
+            .iter()
+            .filter(|(_, kind)| matches!(kind, InputKind::Custom | InputKind::Enum(_)))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Why `value` does not fit `ty` (`None`: it fits).
+    pub(crate) fn problem(&self, ty: &Type, value: &Value) -> Option<String> {
+        self.value(ty, value, &mut String::new()).err()
+    }
+
     /// The type of `field` of input object `ty`.
     pub(crate) fn field_type(&self, ty: &str, field: &str) -> Option<&Type> {
         match self.types.get(ty)? {
