@@ -11,6 +11,9 @@
 //!
 //! Only request errors of documents that failed validation pass through
 //! here, so the walk costs nothing on the request path of valid documents.
+//!
+//! And after execution, the field errors of selections merged into one
+//! response field become one error ([`merge_field_errors`]).
 
 use std::collections::HashMap;
 
@@ -141,4 +144,49 @@ impl<'a> Visit<'a> for Nodes<'_> {
             },
         );
     }
+}
+
+/// One error per response field (spec 6.4.4): selections merged into one
+/// field (`{ a: f { x } a: f { y } }`) that fail report one error, with
+/// every selection's location.
+pub(crate) fn merge_field_errors(errors: &mut Vec<async_graphql::ServerError>) {
+    if errors.len() < 2 {
+        return;
+    }
+    // By path, so thousands of failed list items stay linear.
+    let mut by_path: HashMap<String, usize> = HashMap::new();
+    let mut merged: Vec<async_graphql::ServerError> = Vec::with_capacity(errors.len());
+    for error in errors.drain(..) {
+        if error.path.is_empty() {
+            merged.push(error);
+            continue;
+        }
+        // Names are [_A-Za-z0-9]*, so `#` marks an index unambiguously.
+        let key = error
+            .path
+            .iter()
+            .map(|segment| match segment {
+                async_graphql::PathSegment::Field(name) => name.clone(),
+                async_graphql::PathSegment::Index(i) => format!("#{i}"),
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        match by_path.get(&key) {
+            Some(&at) => {
+                let Some(first) = merged.get_mut(at) else {
+                    continue;
+                };
+                for location in error.locations {
+                    if !first.locations.contains(&location) {
+                        first.locations.push(location);
+                    }
+                }
+            }
+            None => {
+                by_path.insert(key, merged.len());
+                merged.push(error);
+            }
+        }
+    }
+    *errors = merged;
 }

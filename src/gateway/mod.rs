@@ -5,16 +5,17 @@ pub mod cost;
 mod directives;
 mod engine_errors;
 mod literals;
+mod prepare;
 mod typed_walk;
 mod variables;
+
+pub use prepare::{Prepared, Refusal};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
-};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, Variables};
 use http::HeaderMap;
 use serde_json::Value;
@@ -22,7 +23,6 @@ use serde_json::Value;
 use crate::config::{Config, ServerSettings};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
-use crate::exec::projection::Projections;
 use crate::exec::registry::Registry;
 use crate::exec::state::{CancelOnDrop, OperationFacts};
 use crate::telemetry::metrics::Metrics;
@@ -94,40 +94,6 @@ pub(crate) struct SharedResponse {
     pub(crate) status: http::StatusCode,
     pub(crate) content_type: Option<http::HeaderValue>,
     pub(crate) body: bytes::Bytes,
-}
-
-/// Why a document was refused before execution.
-pub enum Refusal {
-    Parse(async_graphql::parser::Error),
-    /// A mutation sent over GET.
-    MutationOverGet,
-    /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
-    Limit(String),
-    /// Validation errors the engine does not check for (directives), and
-    /// variable values that do not fit their definitions.
-    Invalid(Vec<async_graphql::ServerError>),
-}
-
-/// A document ready to execute: parsed (or found in the cache) and measured.
-/// Cached as it is once it has validated, so a repeated request re-derives
-/// nothing.
-pub struct Prepared {
-    pub document: Arc<ExecutableDocument>,
-    /// The operation the client named, which the measure is of.
-    operation_name: Option<String>,
-    /// The chosen operation's type (`None`: the name matches no operation,
-    /// or several operations and no name; the engine reports that).
-    kind: Option<OperationType>,
-    /// The operation's name for spans and metrics: the client's, else the
-    /// document's name for its only operation.
-    label_name: Option<String>,
-    pub measure: cost::Measure,
-    /// What the operation reads of each upstream's answers.
-    projections: Arc<Projections>,
-    /// Whether the document validated before for this operation (it came
-    /// from the cache): the engine does not validate it again. A new one is
-    /// kept once it validates.
-    cached: bool,
 }
 
 impl Gateway {
@@ -256,130 +222,6 @@ impl Gateway {
         self.schema.sdl()
     }
 
-    /// Parses the request's document (or finds it in the cache), refuses
-    /// mutations when `read_only`, and measures the operation against the
-    /// limits: nothing is validated by the engine or sent upstream for a
-    /// document whose measure is over a limit.
-    pub fn prepare(
-        &self,
-        request: &GraphqlRequest,
-        read_only: bool,
-    ) -> Result<Arc<Prepared>, Refusal> {
-        let query = request.query.as_str();
-        let operation_name = request.operation_name.as_deref();
-        let cached = self.documents.get(query);
-        let cached_valid = cached.is_some();
-        let document = match &cached {
-            Some(prepared) => prepared.document.clone(),
-            None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
-        };
-        // Variable values are checked on every request (before the measure,
-        // which may read them), so a document that validated once is not
-        // validated again by the engine.
-        if let Some(operation) = chosen(&document, operation_name) {
-            let invalid = self
-                .inputs
-                .check(&operation.node, request.variables.as_ref());
-            if !invalid.is_empty() {
-                return Err(Refusal::Invalid(invalid));
-            }
-        }
-        // Validated already, for this operation (a measure that reads
-        // variables is taken again, below).
-        let mut validated = false;
-        if let Some(prepared) = &cached
-            && prepared.operation_name.as_deref() == operation_name
-        {
-            validated = true;
-            if read_only && prepared.kind == Some(OperationType::Mutation) {
-                return Err(Refusal::MutationOverGet);
-            }
-            if !prepared.measure.reads_variables {
-                return Ok(prepared.clone());
-            }
-        }
-        let kind = operation_type(&document, operation_name);
-        if read_only && kind == Some(OperationType::Mutation) {
-            return Err(Refusal::MutationOverGet);
-        }
-        // A cached document has passed these already.
-        if !cached_valid {
-            let mut errors = directives::check(&document);
-            if let Some(operation) = chosen(&document, operation_name)
-                && let Some(root) = self.root_type(operation.node.ty)
-            {
-                errors.extend(literals::check(
-                    &self.registry,
-                    &self.inputs,
-                    &document,
-                    &operation.node,
-                    root,
-                ));
-            }
-            if !errors.is_empty() {
-                return Err(Refusal::Invalid(errors));
-            }
-        }
-        let measure = self
-            .cost
-            .measure(
-                &document,
-                operation_name,
-                request.variables.as_ref(),
-                &self.limits,
-            )
-            .map_err(Refusal::Limit)?;
-        // Worked out once per document; a re-measured one keeps its own.
-        let projections = match (&cached, validated) {
-            (Some(prepared), true) => prepared.projections.clone(),
-            _ => Arc::new(self.projections(&document, operation_name)),
-        };
-        // The document's name for its only operation when the client gave
-        // no `operationName` (curl, most clients).
-        let label_name = operation_name
-            .map(str::to_owned)
-            .or_else(|| match &document.operations {
-                DocumentOperations::Multiple(ops) if ops.len() == 1 => {
-                    ops.keys().next().map(ToString::to_string)
-                }
-                _ => None,
-            });
-        Ok(Arc::new(Prepared {
-            document,
-            operation_name: operation_name.map(str::to_owned),
-            kind,
-            label_name,
-            measure,
-            projections,
-            cached: validated,
-        }))
-    }
-
-    /// The root type an operation of `kind` starts at, if the schema has one.
-    fn root_type(&self, kind: OperationType) -> Option<&str> {
-        match kind {
-            OperationType::Query => Some(self.roots.0.as_str()),
-            OperationType::Mutation => self.roots.1.as_deref(),
-            OperationType::Subscription => None,
-        }
-    }
-
-    /// What the chosen operation reads of each upstream's answers.
-    fn projections(&self, document: &ExecutableDocument, name: Option<&str>) -> Projections {
-        let Some(operation) = chosen(document, name) else {
-            return Projections::default();
-        };
-        match self.root_type(operation.node.ty) {
-            Some(root) => Projections::of(
-                &self.registry,
-                document,
-                root,
-                &operation.node.selection_set.node,
-            ),
-            None => Projections::default(),
-        }
-    }
-
     /// Executes a prepared request that arrived at `started`; with
     /// `timeline`, the response's extensions carry the execution timeline.
     pub async fn execute(
@@ -473,7 +315,7 @@ impl Gateway {
         }
         let executed = state.executed();
         if executed {
-            merge_field_errors(&mut response.errors);
+            engine_errors::merge_field_errors(&mut response.errors);
         }
         if !executed {
             // The engine reports some request errors twice (an operation type
@@ -526,66 +368,6 @@ impl Gateway {
     }
 }
 
-/// One error per response field (spec 6.4.4): selections merged into one
-/// field (`{ a: f { x } a: f { y } }`) that fail report one error, with
-/// every selection's location.
-fn merge_field_errors(errors: &mut Vec<async_graphql::ServerError>) {
-    if errors.len() < 2 {
-        return;
-    }
-    // By path, so thousands of failed list items stay linear.
-    let mut by_path: HashMap<String, usize> = HashMap::new();
-    let mut merged: Vec<async_graphql::ServerError> = Vec::with_capacity(errors.len());
-    for error in errors.drain(..) {
-        if error.path.is_empty() {
-            merged.push(error);
-            continue;
-        }
-        // Names are [_A-Za-z0-9]*, so `#` marks an index unambiguously.
-        let key = error
-            .path
-            .iter()
-            .map(|segment| match segment {
-                async_graphql::PathSegment::Field(name) => name.clone(),
-                async_graphql::PathSegment::Index(i) => format!("#{i}"),
-            })
-            .collect::<Vec<_>>()
-            .join(".");
-        match by_path.get(&key) {
-            Some(&at) => {
-                let Some(first) = merged.get_mut(at) else {
-                    continue;
-                };
-                for location in error.locations {
-                    if !first.locations.contains(&location) {
-                        first.locations.push(location);
-                    }
-                }
-            }
-            None => {
-                by_path.insert(key, merged.len());
-                merged.push(error);
-            }
-        }
-    }
-    *errors = merged;
-}
-
-/// The operation a request runs: the named one, else the only one (`None`
-/// when the name matches nothing or the choice is ambiguous; the engine
-/// reports that).
-fn chosen<'a>(
-    doc: &'a ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'a async_graphql::parser::Positioned<OperationDefinition>> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
 /// Every inbound header some binding forwards or reads.
 fn forwarded_headers(config: &Config) -> Vec<HeaderName> {
     let mut names: Vec<HeaderName> = Vec::new();
@@ -613,20 +395,4 @@ fn document_hash(query: &str) -> String {
     let mut h = std::hash::DefaultHasher::new();
     query.hash(&mut h);
     format!("{:016x}", h.finish())
-}
-
-/// The type an inline fragment's selections are on: its condition, else the
-/// enclosing type.
-fn inline_type<'a>(
-    inline: &'a async_graphql::parser::types::InlineFragment,
-    outer: &'a str,
-) -> &'a str {
-    inline
-        .type_condition
-        .as_ref()
-        .map_or(outer, |c| c.node.on.node.as_str())
-}
-
-fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    chosen(doc, name).map(|op| op.node.ty)
 }

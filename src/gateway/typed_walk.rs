@@ -85,7 +85,7 @@ fn selection<'a>(
                 }
             }
             Selection::InlineFragment(inline) => {
-                let on = super::inline_type(&inline.node, ty);
+                let on = super::prepare::inline_type(&inline.node, ty);
                 selection(
                     registry,
                     document,

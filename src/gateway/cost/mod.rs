@@ -318,7 +318,7 @@ impl<'a> Walk<'a> {
             let part = match &selection.node {
                 Selection::Field(field) => self.field(ty, &field.node)?,
                 Selection::InlineFragment(inline) => self.set(
-                    super::inline_type(&inline.node, ty),
+                    super::prepare::inline_type(&inline.node, ty),
                     &inline.node.selection_set.node,
                 )?,
                 Selection::FragmentSpread(spread) => {

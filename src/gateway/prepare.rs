@@ -1,0 +1,203 @@
+//! Preparing a document once: parse (or find it in the cache), directive
+//! and literal checks, the variable values of this request, the cost
+//! measure, and what the operation reads of each upstream's answers.
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+
+use super::{Gateway, GraphqlRequest, cost, directives, literals};
+use crate::exec::projection::Projections;
+
+/// Why a document was refused before execution.
+pub enum Refusal {
+    Parse(async_graphql::parser::Error),
+    /// A mutation sent over GET.
+    MutationOverGet,
+    /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
+    Limit(String),
+    /// Validation errors the engine does not check for (directives), and
+    /// variable values that do not fit their definitions.
+    Invalid(Vec<async_graphql::ServerError>),
+}
+
+/// A document ready to execute: parsed (or found in the cache) and measured.
+/// Cached as it is once it has validated, so a repeated request re-derives
+/// nothing.
+pub struct Prepared {
+    pub document: Arc<ExecutableDocument>,
+    /// The operation the client named, which the measure is of.
+    pub(super) operation_name: Option<String>,
+    /// The chosen operation's type (`None`: the name matches no operation,
+    /// or several operations and no name; the engine reports that).
+    pub(super) kind: Option<OperationType>,
+    /// The operation's name for spans and metrics: the client's, else the
+    /// document's name for its only operation.
+    pub(super) label_name: Option<String>,
+    pub measure: cost::Measure,
+    /// What the operation reads of each upstream's answers.
+    pub(super) projections: Arc<Projections>,
+    /// Whether the document validated before for this operation (it came
+    /// from the cache): the engine does not validate it again. A new one is
+    /// kept once it validates.
+    pub(super) cached: bool,
+}
+
+impl Gateway {
+    /// Parses the request's document (or finds it in the cache), refuses
+    /// mutations when `read_only`, and measures the operation against the
+    /// limits: nothing is validated by the engine or sent upstream for a
+    /// document whose measure is over a limit.
+    pub fn prepare(
+        &self,
+        request: &GraphqlRequest,
+        read_only: bool,
+    ) -> Result<Arc<Prepared>, Refusal> {
+        let query = request.query.as_str();
+        let operation_name = request.operation_name.as_deref();
+        let cached = self.documents.get(query);
+        let cached_valid = cached.is_some();
+        let document = match &cached {
+            Some(prepared) => prepared.document.clone(),
+            None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
+        };
+        // Variable values are checked on every request (before the measure,
+        // which may read them), so a document that validated once is not
+        // validated again by the engine.
+        if let Some(operation) = chosen(&document, operation_name) {
+            let invalid = self
+                .inputs
+                .check(&operation.node, request.variables.as_ref());
+            if !invalid.is_empty() {
+                return Err(Refusal::Invalid(invalid));
+            }
+        }
+        // Validated already, for this operation (a measure that reads
+        // variables is taken again, below).
+        let mut validated = false;
+        if let Some(prepared) = &cached
+            && prepared.operation_name.as_deref() == operation_name
+        {
+            validated = true;
+            if read_only && prepared.kind == Some(OperationType::Mutation) {
+                return Err(Refusal::MutationOverGet);
+            }
+            if !prepared.measure.reads_variables {
+                return Ok(prepared.clone());
+            }
+        }
+        let kind = operation_type(&document, operation_name);
+        if read_only && kind == Some(OperationType::Mutation) {
+            return Err(Refusal::MutationOverGet);
+        }
+        // A cached document has passed these already.
+        if !cached_valid {
+            let mut errors = directives::check(&document);
+            if let Some(operation) = chosen(&document, operation_name)
+                && let Some(root) = self.root_type(operation.node.ty)
+            {
+                errors.extend(literals::check(
+                    &self.registry,
+                    &self.inputs,
+                    &document,
+                    &operation.node,
+                    root,
+                ));
+            }
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
+        }
+        let measure = self
+            .cost
+            .measure(
+                &document,
+                operation_name,
+                request.variables.as_ref(),
+                &self.limits,
+            )
+            .map_err(Refusal::Limit)?;
+        // Worked out once per document; a re-measured one keeps its own.
+        let projections = match (&cached, validated) {
+            (Some(prepared), true) => prepared.projections.clone(),
+            _ => Arc::new(self.projections(&document, operation_name)),
+        };
+        // The document's name for its only operation when the client gave
+        // no `operationName` (curl, most clients).
+        let label_name = operation_name
+            .map(str::to_owned)
+            .or_else(|| match &document.operations {
+                DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+                    ops.keys().next().map(ToString::to_string)
+                }
+                _ => None,
+            });
+        Ok(Arc::new(Prepared {
+            document,
+            operation_name: operation_name.map(str::to_owned),
+            kind,
+            label_name,
+            measure,
+            projections,
+            cached: validated,
+        }))
+    }
+
+    /// The root type an operation of `kind` starts at, if the schema has one.
+    pub(super) fn root_type(&self, kind: OperationType) -> Option<&str> {
+        match kind {
+            OperationType::Query => Some(self.roots.0.as_str()),
+            OperationType::Mutation => self.roots.1.as_deref(),
+            OperationType::Subscription => None,
+        }
+    }
+
+    /// What the chosen operation reads of each upstream's answers.
+    fn projections(&self, document: &ExecutableDocument, name: Option<&str>) -> Projections {
+        let Some(operation) = chosen(document, name) else {
+            return Projections::default();
+        };
+        match self.root_type(operation.node.ty) {
+            Some(root) => Projections::of(
+                &self.registry,
+                document,
+                root,
+                &operation.node.selection_set.node,
+            ),
+            None => Projections::default(),
+        }
+    }
+}
+
+/// The operation a request runs: the named one, else the only one (`None`
+/// when the name matches nothing or the choice is ambiguous; the engine
+/// reports that).
+pub(super) fn chosen<'a>(
+    doc: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::parser::Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// The type an inline fragment's selections are on: its condition, else the
+/// enclosing type.
+pub(super) fn inline_type<'a>(
+    inline: &'a async_graphql::parser::types::InlineFragment,
+    outer: &'a str,
+) -> &'a str {
+    inline
+        .type_condition
+        .as_ref()
+        .map_or(outer, |c| c.node.on.node.as_str())
+}
+
+fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    chosen(doc, name).map(|op| op.node.ty)
+}
