@@ -21,23 +21,15 @@ N="${N:-200}"
 WARM="${WARM:-50}"
 OUT="${OUT:-/tmp/tributary-callgrind}"
 GP=4710; UP=4711
-case "$WORKLOAD" in
-  product-page) SDL=product-page.graphql; BODY="$PEERS/contract/request.json" ;;
-  posts-users|posts-titles) SDL=posts.graphql; BODY="$PEERS/contract/$WORKLOAD.json" ;;
-  *) echo "unknown workload $WORKLOAD" >&2; exit 2 ;;
-esac
 mkdir -p "$OUT"
+# shellcheck source=workload.sh
+. "$HERE/workload.sh"
 UPP=""; GWP=""
 cleanup() {
   for p in $GWP $UPP; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-"$PEERS/upstream/target/release/mock-upstream" --host 127.0.0.1 --base-port $UP --threads 1 --profile zero >"$OUT/upstream.log" 2>&1 &
-UPP=$!
-for _ in $(seq 1 100); do grep -q ready "$OUT/upstream.log" 2>/dev/null && break; sleep 0.05; done
-export CATALOGUE_URL=http://127.0.0.1:$UP/ PRICING_URL=http://127.0.0.1:$((UP + 1))/ \
-  INVENTORY_URL=http://127.0.0.1:$((UP + 2))/ RECOMMENDATIONS_URL=http://127.0.0.1:$((UP + 3))/ \
-  SHIPPING_URL=http://127.0.0.1:$((UP + 4))/ PLACEHOLDER_URL=http://127.0.0.1:$((UP + 5))/
+start_upstream
 send() {
   python3 - "$1" "$BODY" "$GP" <<'PY'
 import http.client, sys

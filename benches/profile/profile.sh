@@ -22,24 +22,16 @@ OUT="${OUT:-/tmp/tributary-profile}"
 MODE="${MODE:-dwarf}"
 SECS="${SECS:-8}"
 GP=4700; UP=4701
-case "$WORKLOAD" in
-  product-page) SDL=product-page.graphql; BODY="$PEERS/contract/request.json" ;;
-  posts-users|posts-titles) SDL=posts.graphql; BODY="$PEERS/contract/$WORKLOAD.json" ;;
-  *) echo "unknown workload $WORKLOAD" >&2; exit 2 ;;
-esac
 if [ "$MODE" = dwarf ]; then FREQ="${FREQ:-399}"; else FREQ="${FREQ:-1999}"; fi
 mkdir -p "$OUT"
+# shellcheck source=workload.sh
+. "$HERE/workload.sh"
 UPP=""; GWP=""; WRKP=""
 cleanup() {
   for p in $WRKP $GWP $UPP; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-taskset -c 0 "$PEERS/upstream/target/release/mock-upstream" --host 127.0.0.1 --base-port $UP --threads 1 --profile zero >"$OUT/upstream.log" 2>&1 &
-UPP=$!
-for _ in $(seq 1 100); do grep -q ready "$OUT/upstream.log" 2>/dev/null && break; sleep 0.05; done
-export CATALOGUE_URL=http://127.0.0.1:$UP/ PRICING_URL=http://127.0.0.1:$((UP + 1))/ \
-  INVENTORY_URL=http://127.0.0.1:$((UP + 2))/ RECOMMENDATIONS_URL=http://127.0.0.1:$((UP + 3))/ \
-  SHIPPING_URL=http://127.0.0.1:$((UP + 4))/ PLACEHOLDER_URL=http://127.0.0.1:$((UP + 5))/
+start_upstream taskset -c 0
 taskset -c 1 "$BIN" serve "$HERE/../peers/$SDL" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
 GWP=$!
 python3 "$PEERS/scripts/harness.py" wait --url http://127.0.0.1:$GP/graphql --body "$BODY" --timeout 30
