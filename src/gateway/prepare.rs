@@ -18,8 +18,8 @@ pub enum Refusal {
     MutationOverGet,
     /// The operation's measure exceeds a limit (`maxCost`, `maxDepth`, ...).
     Limit(String),
-    /// Validation errors the engine does not check for (directives), and
-    /// variable values that do not fit their definitions.
+    /// Validation errors the engine does not check for (directives, `Int`
+    /// literals), and variable values that do not fit their definitions.
     Invalid(Vec<async_graphql::ServerError>),
 }
 
