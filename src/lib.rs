@@ -13,6 +13,9 @@
 //!   upstream's answers are read for.
 //! - [`upstream`]: per-upstream clients: cache, single-flight, guards,
 //!   transport, parsing answers by a mask.
+//! - [`federation`]: Apollo Federation v2 supergraphs: the join metadata,
+//!   the API schema, the query planner and the plan's execution through
+//!   each subgraph's upstream.
 //! - [`gateway`]: a loaded schema ready to execute: prepared documents
 //!   (parsed, measured against the cost limits, cached once valid), variable
 //!   values checked on every request, and the run-time budgets of each request.
@@ -48,6 +51,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod exec;
+pub mod federation;
 pub mod gateway;
 pub mod http;
 pub mod schema;

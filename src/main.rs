@@ -1,7 +1,7 @@
 //! The `tributary` command: `serve`, `check`, `directives`, `demo` (the default),
 //! `upstreams`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -29,8 +29,13 @@ struct Cli {
 enum Command {
     /// Serve the GraphQL API described by SCHEMA.
     Serve {
-        /// The SDL file with @upstream and @rest directives.
+        /// The SDL file with @upstream and @rest directives, or a supergraph
+        /// composed by the Federation 2 tools.
         schema: PathBuf,
+        /// With a supergraph: SDL that adds REST fields to its types and
+        /// sets subgraph policies (`extend schema @upstream(name: ...)`).
+        #[arg(long, env = "TRIBUTARY_OVERLAY")]
+        overlay: Option<PathBuf>,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -38,6 +43,26 @@ enum Command {
     Check {
         #[arg(required = true)]
         schemas: Vec<PathBuf>,
+        /// With a supergraph: its overlay (see `serve --overlay`).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+    },
+    /// Print the query plan of an operation over a supergraph, without
+    /// running it: each subgraph request, what it waits for, and its
+    /// document.
+    Plan {
+        /// The supergraph.
+        schema: PathBuf,
+        /// A file with the operation (`-` reads standard input).
+        operation: PathBuf,
+        /// Which operation of the document.
+        #[arg(long)]
+        operation_name: Option<String>,
+        /// Variable values, as a JSON object.
+        #[arg(long)]
+        variables: Option<String>,
+        #[arg(long)]
+        overlay: Option<PathBuf>,
     },
     /// Start the demo: simulated upstreams and the demo schema.
     Demo {
@@ -86,12 +111,29 @@ fn main() -> ExitCode {
         zero_latency: false,
     });
     let code = match command {
-        Command::Check { schemas } => check(&schemas),
+        Command::Check { schemas, overlay } => check(&schemas, overlay.as_deref()),
+        Command::Plan {
+            schema,
+            operation,
+            operation_name,
+            variables,
+            overlay,
+        } => plan(
+            &schema,
+            &operation,
+            operation_name.as_deref(),
+            variables.as_deref(),
+            overlay.as_deref(),
+        ),
         Command::Directives => {
             print!("{}", config::vocabulary::sdl());
             ExitCode::SUCCESS
         }
-        Command::Serve { schema, http } => match config::load_file(&schema) {
+        Command::Serve {
+            schema,
+            overlay,
+            http,
+        } => match load_schema(&schema, overlay.as_deref()) {
             Ok(config) => run(serve(config, http, None)),
             Err(diagnostics) => {
                 eprintln!("{diagnostics}");
@@ -109,10 +151,78 @@ fn main() -> ExitCode {
     code
 }
 
-fn check(schemas: &[PathBuf]) -> ExitCode {
+/// Loads a Tributary schema, or a supergraph (with its overlay).
+fn load_schema(path: &Path, overlay: Option<&Path>) -> Result<Config, config::Diagnostics> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    if tributary::federation::is_supergraph(&text) {
+        return tributary::federation::load_file(path, overlay);
+    }
+    if let Some(o) = overlay {
+        return Err(config::Diagnostics {
+            file: o.display().to_string(),
+            items: vec![config::Diagnostic {
+                pos: async_graphql::Pos { line: 1, column: 1 },
+                message: format!(
+                    "an overlay goes with a supergraph, and {} is not one",
+                    path.display()
+                ),
+            }],
+        });
+    }
+    config::load_file(path)
+}
+
+fn plan(
+    schema: &Path,
+    operation: &Path,
+    operation_name: Option<&str>,
+    variables: Option<&str>,
+    overlay: Option<&Path>,
+) -> ExitCode {
+    let config = match load_schema(schema, overlay) {
+        Ok(config) => config,
+        Err(d) => {
+            eprintln!("{d}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = if operation.as_os_str() == "-" {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
+        s
+    } else {
+        match std::fs::read_to_string(operation) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tributary: cannot read {}: {e}", operation.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let variables = match variables.map(serde_json::from_str::<serde_json::Value>) {
+        None => serde_json::Map::new(),
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        Some(_) => {
+            eprintln!("tributary: --variables must be a JSON object");
+            return ExitCode::FAILURE;
+        }
+    };
+    match tributary::federation::explain(&config, &text, operation_name, &variables) {
+        Ok(plan) => {
+            print!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(schemas: &[PathBuf], overlay: Option<&Path>) -> ExitCode {
     let mut ok = true;
     for path in schemas {
-        match config::load_file(path).and_then(|config| {
+        match load_schema(path, overlay).and_then(|config| {
             Gateway::new(&config)
                 .map(|_| ())
                 .map_err(|e| config::Diagnostics {

@@ -23,7 +23,7 @@ use url::Url;
 
 pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
-pub use load::{load, load_file};
+pub use load::{Federated, load, load_file, load_with};
 pub use policy::{BreakerPolicy, CachePolicy, OnError, Policies, RetryPolicy};
 pub use template::{Expr, Piece, Source, Template};
 
@@ -39,6 +39,8 @@ pub struct Config {
     pub redis: Option<RedisTier>,
     /// Every named type of the SDL except the built-in scalars.
     pub types: IndexMap<String, TypeDef>,
+    /// The supergraph's join metadata, when the schema is a supergraph.
+    pub federation: Option<Arc<crate::federation::Supergraph>>,
 }
 
 impl Config {
@@ -286,6 +288,9 @@ pub enum FieldSource {
     /// A root field with no binding whose type is an object: the object is
     /// made of the field's arguments.
     Arguments,
+    /// A field of a supergraph: the query planner fetches it from its
+    /// subgraph, and it is read from its parent's JSON by response key.
+    Federated,
 }
 
 /// A field's `@rest` binding, fully checked.

@@ -133,6 +133,10 @@ impl<'a> Walk<'a> {
     fn field(&mut self, field: &CompiledField, below: &'a SelectionSet) -> Mask {
         match &field.def.source {
             FieldSource::Parent(path) => Mask::at(path, self.value(field, below)),
+            FieldSource::Federated => Mask::at(
+                std::slice::from_ref(&field.def.name),
+                self.value(field, below),
+            ),
             FieldSource::Arguments => {
                 // Its children read the arguments, not an answer; bound
                 // ones below still make calls.

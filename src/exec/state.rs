@@ -55,12 +55,16 @@ pub struct RequestState {
     pub(crate) validated: bool,
     /// What the operation reads of each upstream's answers.
     projections: Arc<Projections>,
+    /// The federated execution of a supergraph's operation.
+    pub(crate) federation: Option<Arc<crate::federation::Request>>,
 }
 
 /// What the prepared operation tells execution.
 pub(crate) struct OperationFacts {
     pub(crate) validated: bool,
     pub(crate) projections: Arc<Projections>,
+    /// The federated execution of this request (a supergraph's).
+    pub(crate) federation: Option<Arc<crate::federation::Request>>,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -139,6 +143,7 @@ impl RequestState {
             budget,
             validated: facts.validated,
             projections: facts.projections,
+            federation: facts.federation,
             registry,
             headers,
             metrics,

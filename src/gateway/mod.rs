@@ -76,6 +76,8 @@ pub struct Gateway {
     /// Set when every upstream has `dedupe: true`: identical in-flight
     /// queries then share one execution and its response.
     pub(crate) coalesce: Option<Coalesce>,
+    /// A supergraph's subgraphs, when the schema is one.
+    federation: Option<Arc<crate::federation::Subgraphs>>,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -110,6 +112,13 @@ impl Gateway {
             upstreams.insert(name.clone(), Arc::new(client));
         }
         let built = crate::schema::build(config, &upstreams)?;
+        let federation = match &config.federation {
+            Some(sg) => Some(Arc::new(crate::federation::Subgraphs::new(
+                sg.clone(),
+                &upstreams,
+            )?)),
+            None => None,
+        };
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .keys()
@@ -122,6 +131,7 @@ impl Gateway {
             inflight: Inflight::detached(),
         });
         Ok(Gateway {
+            federation,
             coalesce,
             schema: built.schema,
             registry: built.registry,
@@ -272,6 +282,14 @@ impl Gateway {
             OperationFacts {
                 validated: prepared.cached,
                 projections: prepared.projections.clone(),
+                federation: self.federation.as_ref().map(|subgraphs| {
+                    Arc::new(crate::federation::Request::new(
+                        subgraphs.clone(),
+                        prepared.document.clone(),
+                        request.operation_name.clone(),
+                        request.variables.clone().unwrap_or_default(),
+                    ))
+                }),
             },
         );
         // Kept only once it validates, so documents that fail cannot fill

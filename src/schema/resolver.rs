@@ -22,11 +22,21 @@ pub(crate) fn resolver(
     move |rc| {
         let field = field.clone();
         // Leaves read straight from the parent's JSON: no future needed.
-        if let (FieldSource::Parent(path), Some(parent)) =
-            (&field.def.source, rc.parent_value.downcast_ref::<ObjRef>())
+        if let Some(parent) = rc.parent_value.downcast_ref::<ObjRef>()
             && is_leaf(&field.out)
+            && let Some(json) = match &field.def.source {
+                FieldSource::Parent(path) => {
+                    Some(crate::exec::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null))
+                }
+                // The planner's data is keyed by response key.
+                FieldSource::Federated => {
+                    let selection = rc.ctx.field();
+                    let key = selection.alias().unwrap_or(selection.name());
+                    Some(parent.0.json.get().get(key).unwrap_or(&Value::Null))
+                }
+                _ => None,
+            }
         {
-            let json = crate::exec::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null);
             match coerce::leaf(&field, &field.def.ty, json) {
                 Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {
@@ -111,6 +121,12 @@ async fn resolve<'a>(
     let parent = rc.parent_value.downcast_ref::<ObjRef>();
     let selection = rc.ctx.field();
     let key = selection.alias().unwrap_or(selection.name());
+    // A root field of a supergraph: the planner's assembled root object.
+    let federated_root = match (&field.def.source, parent, &state.federation) {
+        (FieldSource::Federated, None, Some(request)) => Some(request.root(state, key).await?),
+        _ => None,
+    };
+    let parent_json = parent.map(|p| &p.0.json).or(federated_root.as_ref());
     let resolved = match parent.and_then(|p| p.0.child(key)) {
         Some(slot) => slot.get().await?,
         None => {
@@ -135,7 +151,7 @@ async fn resolve<'a>(
                 field.clone(),
                 args,
                 selection,
-                parent.map(|p| &p.0.json),
+                parent_json,
                 Arc::from(path.as_str()),
                 Arc::from(join.as_str()),
             ))

@@ -57,9 +57,32 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
 
 /// Reads and validates SDL `text`; `file` names it in diagnostics.
 pub fn load(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Diagnostics> {
+    load_with(file, text, env, None)
+}
+
+/// What loading the API schema of a supergraph (plus the operator's
+/// overlay) needs to know.
+#[derive(Debug, Default)]
+pub struct Federated {
+    /// Types whose unbound fields are resolved by the query planner.
+    pub types: HashSet<String>,
+    /// Subgraph name -> URL: an `@upstream` for a subgraph may omit `url`.
+    pub subgraph_urls: HashMap<String, String>,
+}
+
+/// [`load`], for the API schema of a supergraph: unbound fields of the
+/// supergraph's types are the planner's, `extend type` and `extend schema`
+/// (the overlay) add to it.
+pub fn load_with(
+    file: &str,
+    text: &str,
+    env: EnvLookup<'_>,
+    federated: Option<Federated>,
+) -> Result<Config, Diagnostics> {
     let mut loader = Loader {
         env,
         diags: Vec::new(),
+        federated,
     };
     let config = match async_graphql::parser::parse_schema(text) {
         Ok(doc) => loader.document(&doc),
@@ -85,6 +108,42 @@ pub fn load(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Diagno
     }
 }
 
+/// Folds `extend type` definitions into the types they extend (the
+/// overlay of a supergraph adds fields to its types).
+fn merge_extensions(
+    defs: &[&Positioned<TypeDefinition>],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Positioned<TypeDefinition>> {
+    let mut out: Vec<Positioned<TypeDefinition>> = defs
+        .iter()
+        .filter(|d| !d.node.extend)
+        .map(|d| (*d).clone())
+        .collect();
+    for ext in defs.iter().filter(|d| d.node.extend) {
+        let name = &ext.node.name.node;
+        let Some(base) = out.iter_mut().find(|d| d.node.name.node == *name) else {
+            diags.push(Diagnostic {
+                pos: ext.pos,
+                message: format!("`extend type {name}`: the supergraph has no type `{name}`"),
+            });
+            continue;
+        };
+        match (&mut base.node.kind, &ext.node.kind) {
+            (TypeKind::Object(b), TypeKind::Object(e)) => b.fields.extend(e.fields.iter().cloned()),
+            (TypeKind::Interface(b), TypeKind::Interface(e)) => {
+                b.fields.extend(e.fields.iter().cloned())
+            }
+            _ => diags.push(Diagnostic {
+                pos: ext.pos,
+                message: format!(
+                    "`{name}` can be extended with fields only, as the kind of type it is"
+                ),
+            }),
+        }
+    }
+    out
+}
+
 /// pest's syntax errors span several lines (` --> 2:8`, the source line, a
 /// caret) and end with `= expected ...`: the one worth a diagnostic.
 fn first_line(text: &str) -> &str {
@@ -96,6 +155,7 @@ fn first_line(text: &str) -> &str {
 struct Loader<'e> {
     env: EnvLookup<'e>,
     diags: Vec<Diagnostic>,
+    federated: Option<Federated>,
 }
 
 impl Loader<'_> {
@@ -166,6 +226,11 @@ impl Loader<'_> {
             }
         }
 
+        let merged;
+        if self.federated.is_some() {
+            merged = merge_extensions(&type_defs, &mut self.diags);
+            type_defs = merged.iter().collect();
+        }
         let mut names = HashSet::new();
         for ty in &type_defs {
             let name = ty.node.name.node.as_str();
@@ -216,6 +281,7 @@ impl Loader<'_> {
         }
         self.check_argument_objects(&types, &query_type);
         Some(Config {
+            federation: None,
             redis,
             upstreams,
             server,
@@ -476,6 +542,14 @@ impl Loader<'_> {
                 }
             }
             (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
+            (None, None)
+                if self
+                    .federated
+                    .as_ref()
+                    .is_some_and(|f| f.types.contains(parent)) =>
+            {
+                FieldSource::Federated
+            }
             (None, None) if is_root => {
                 if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
                     FieldSource::Arguments

@@ -35,14 +35,27 @@ impl Loader<'_> {
             &mut self.diags,
         );
         let name = args.required_string("name", &mut self.diags);
-        let url = args.required_string("url", &mut self.diags).and_then(|(raw, pos)| {
+        // A subgraph of a supergraph has its URL there already.
+        let subgraph_url = name
+            .and_then(|(n, _)| self.federated.as_ref()?.subgraph_urls.get(n).cloned())
+            .filter(|_| args.get("url").is_none());
+        let url_arg = match &subgraph_url {
+            Some(url) => Some((url.as_str(), directive.pos)),
+            None => args.required_string("url", &mut self.diags),
+        };
+        let url = url_arg.and_then(|(raw, pos)| {
             let text = self.interpolate(raw, pos)?;
             match Url::parse(&text) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                     Some(url)
                 }
                 Ok(_) => {
-                    self.error(pos, format!("upstream url `{raw}` must be an http:// or https:// URL with a host"));
+                    self.error(
+                        pos,
+                        format!(
+                            "upstream url `{raw}` must be an http:// or https:// URL with a host"
+                        ),
+                    );
                     None
                 }
                 Err(e) => {

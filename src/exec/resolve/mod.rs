@@ -115,7 +115,7 @@ fn begin(
                 },
             ),
         },
-        FieldSource::Parent(_) | FieldSource::Arguments => {
+        FieldSource::Parent(_) | FieldSource::Arguments | FieldSource::Federated => {
             let json = unbound_json(plan, parent_json);
             let data = shape(
                 state,
@@ -186,6 +186,8 @@ async fn resolve_now(
 fn unbound_json(plan: &Plan, parent_json: &View) -> View {
     match &plan.field.def.source {
         FieldSource::Parent(keys) => parent_json.at(keys),
+        // The planner assembled the data by response key.
+        FieldSource::Federated => parent_json.at(std::slice::from_ref(&plan.key)),
         _ => View::new(Value::Object(plan.args.clone())),
     }
 }

@@ -161,7 +161,9 @@ impl CostModel {
                                 }
                                 None => Call::Each,
                             },
-                            FieldSource::Parent(_) | FieldSource::Arguments => Call::None,
+                            FieldSource::Parent(_)
+                            | FieldSource::Arguments
+                            | FieldSource::Federated => Call::None,
                         };
                         let (ty, lists) = named(&field.ty);
                         let slicing_defaults = field

@@ -1,0 +1,571 @@
+//! Running a plan: every node starts the moment the nodes it waits for
+//! have merged their answers; an entity node collects the objects at its
+//! path (all items of every list on the way), sends their representations
+//! (deduplicated) in one `_entities` call, and merges each answer into its
+//! objects. Subgraph errors come back with the client's paths.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::{ErrorExtensionValues, PathSegment, ServerError};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, join_all};
+use http::{HeaderValue, Method};
+use serde_json::{Map, Value as Json};
+use tracing::Instrument;
+
+use super::Subgraphs;
+use super::plan::{Node, NodeKind, Step, applies, internal_alias};
+use super::selection::Sel;
+use super::supergraph::Supergraph;
+use crate::error::{ErrorCode, FieldError};
+use crate::exec::RequestState;
+use crate::telemetry::otel::{self, SPAN_TARGET};
+use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
+use crate::upstream::{CacheStatus, UpstreamRequest};
+
+/// One step in an object's address in the response tree.
+#[derive(Debug, Clone)]
+enum Addr {
+    Key(String),
+    Index(usize),
+}
+
+/// The response tree being assembled, and the errors met on the way.
+pub(crate) struct Assembly {
+    pub(crate) data: Mutex<Json>,
+    pub(crate) errors: Mutex<Vec<ServerError>>,
+}
+
+impl Assembly {
+    pub(crate) fn new() -> Assembly {
+        Assembly {
+            data: Mutex::new(Json::Object(Map::new())),
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn error(&self, error: ServerError) {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(error);
+    }
+}
+
+type NodeDone = Shared<BoxFuture<'static, Option<usize>>>;
+
+/// Runs one step of a plan to completion.
+pub(crate) async fn run_step(
+    subgraphs: &Arc<Subgraphs>,
+    state: &Arc<RequestState>,
+    step: &Arc<Step>,
+    assembly: &Arc<Assembly>,
+) {
+    let mut done: Vec<NodeDone> = Vec::with_capacity(step.nodes.len());
+    for index in 0..step.nodes.len() {
+        let deps: Vec<NodeDone> = step.nodes[index]
+            .deps
+            .iter()
+            .filter_map(|d| done.get(*d).cloned())
+            .collect();
+        let subgraphs = subgraphs.clone();
+        let state = state.clone();
+        let step = step.clone();
+        let assembly = assembly.clone();
+        let future = async move {
+            let mut parent = None;
+            for dep in deps {
+                parent = parent.or(dep.await);
+            }
+            let node = &step.nodes[index];
+            run_node(&subgraphs, &state, node, index, parent, &assembly).await
+        }
+        .boxed()
+        .shared();
+        done.push(future);
+    }
+    join_all(done).await;
+}
+
+/// Runs one node; returns its call's id in the timeline.
+async fn run_node(
+    subgraphs: &Subgraphs,
+    state: &Arc<RequestState>,
+    node: &Node,
+    index: usize,
+    parent: Option<usize>,
+    assembly: &Assembly,
+) -> Option<usize> {
+    let sg = &subgraphs.supergraph;
+    match &node.kind {
+        NodeKind::Root => {
+            let variables = node.variables.clone();
+            let (answer, call) =
+                send(subgraphs, state, node, index, variables, parent, None, "").await;
+            match answer {
+                Ok(mut body) => {
+                    if let Some(data) = body.get_mut("data").map(Json::take)
+                        && data.is_object()
+                    {
+                        let mut root = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
+                        merge(&mut root, data);
+                    }
+                    for e in subgraph_errors(sg, node, &body, &|path| path.to_vec()) {
+                        assembly.error(e);
+                    }
+                }
+                Err(e) => {
+                    let keys = root_keys(node);
+                    for key in keys {
+                        assembly.error(placed(e.clone(), vec![PathSegment::Field(key)]));
+                    }
+                }
+            }
+            call
+        }
+        NodeKind::Entity {
+            path,
+            types,
+            typename,
+            rep,
+        } => {
+            // Collect the objects and their representations.
+            let (reps, owners) = {
+                let data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut found = Vec::new();
+                collect(&data, path, &mut Vec::new(), &mut found);
+                let mut reps: Vec<Json> = Vec::new();
+                let mut owners: Vec<Vec<Vec<Addr>>> = Vec::new();
+                for (addr, object) in found {
+                    let Some(Json::String(t)) = object.get("__typename") else {
+                        continue;
+                    };
+                    if !types.iter().any(|x| x == t) {
+                        continue;
+                    }
+                    let mut r = Map::new();
+                    r.insert("__typename".to_owned(), Json::String(typename.clone()));
+                    pick(sg, object, rep, &mut r);
+                    let r = Json::Object(r);
+                    match reps.iter().position(|x| *x == r) {
+                        Some(i) => owners[i].push(addr),
+                        None => {
+                            reps.push(r);
+                            owners.push(vec![addr]);
+                        }
+                    }
+                }
+                (reps, owners)
+            };
+            if reps.is_empty() {
+                return parent;
+            }
+            let count = reps.len();
+            let mut variables = node.variables.clone();
+            variables.insert("representations".to_owned(), Json::Array(reps));
+            let at = path.join(".");
+            let (answer, call) = send(
+                subgraphs,
+                state,
+                node,
+                index,
+                variables,
+                parent,
+                Some(count),
+                &at,
+            )
+            .await;
+            match answer {
+                Ok(mut body) => {
+                    let entities = body
+                        .get_mut("data")
+                        .and_then(|d| d.get_mut("_entities"))
+                        .map(Json::take);
+                    if let Some(Json::Array(items)) = entities {
+                        let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
+                        for (item, addrs) in items.into_iter().zip(&owners) {
+                            if !item.is_object() {
+                                continue;
+                            }
+                            for addr in addrs {
+                                if let Some(target) = locate(&mut data, addr) {
+                                    merge(target, item.clone());
+                                }
+                            }
+                        }
+                    }
+                    let rebase = |p: &[PathSegment]| match p {
+                        [PathSegment::Field(f), PathSegment::Index(i), rest @ ..]
+                            if f == "_entities" =>
+                        {
+                            let mut out = owners
+                                .get(*i)
+                                .and_then(|a| a.first())
+                                .map(|a| to_path(a))
+                                .unwrap_or_default();
+                            out.extend(rest.iter().cloned());
+                            out
+                        }
+                        _ => owners
+                            .first()
+                            .and_then(|a| a.first())
+                            .map(|a| to_path(a))
+                            .unwrap_or_default(),
+                    };
+                    for e in subgraph_errors(sg, node, &body, &rebase) {
+                        assembly.error(e);
+                    }
+                }
+                Err(e) => {
+                    // One error, at the first object the call was for.
+                    let path = owners
+                        .first()
+                        .and_then(|a| a.first())
+                        .map(|a| to_path(a))
+                        .unwrap_or_default();
+                    assembly.error(placed(e, path));
+                }
+            }
+            call.or(parent)
+        }
+    }
+}
+
+fn root_keys(node: &Node) -> Vec<String> {
+    node.selection
+        .iter()
+        .filter_map(|o| match o {
+            super::plan::Out::Field { alias, name, .. } if name != "__typename" => {
+                Some(alias.clone().unwrap_or_else(|| name.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn placed(e: FieldError, path: Vec<PathSegment>) -> ServerError {
+    let mut error = e
+        .into_graphql()
+        .into_server_error(async_graphql::Pos::default());
+    error.locations.clear();
+    error.path = path;
+    error
+}
+
+fn to_path(addr: &[Addr]) -> Vec<PathSegment> {
+    addr.iter()
+        .map(|a| match a {
+            Addr::Key(k) => PathSegment::Field(k.clone()),
+            Addr::Index(i) => PathSegment::Index(*i),
+        })
+        .collect()
+}
+
+/// Sends a node's request; returns the body and the call's timeline id.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    subgraphs: &Subgraphs,
+    state: &Arc<RequestState>,
+    node: &Node,
+    index: usize,
+    variables: Map<String, Json>,
+    parent: Option<usize>,
+    representations: Option<usize>,
+    at: &str,
+) -> (Result<Json, FieldError>, Option<usize>) {
+    let graph = &subgraphs.graphs[node.graph];
+    let upstream = &graph.upstream;
+    let mut body = Map::new();
+    body.insert("query".to_owned(), Json::String(node.document.clone()));
+    body.insert("variables".to_owned(), Json::Object(variables));
+    let bytes = match serde_json::to_vec(&Json::Object(body)) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => {
+            return (
+                Err(FieldError::new(ErrorCode::InternalError, e.to_string())),
+                None,
+            );
+        }
+    };
+    let mut headers = vec![
+        (
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/graphql-response+json, application/json"),
+        ),
+    ];
+    for name in &upstream.config.forward_headers {
+        for value in state.headers.get_all(name) {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
+    let mut request = UpstreamRequest {
+        method: Method::POST,
+        url: upstream.config.url.clone(),
+        headers,
+        body: Some(bytes),
+        trace: Vec::new(),
+    };
+    if state.span.is_none() {
+        request.trace = otel::trace_headers(&state.span, &state.headers);
+    }
+    let spec = if node.mutation {
+        &graph.mutation_spec
+    } else {
+        &graph.query_spec
+    };
+    let (id, start) = state.recorder.begin();
+    let span = if state.span.is_none() {
+        tracing::Span::none()
+    } else {
+        let name = format!(
+            "{} {}",
+            graph.name,
+            if at.is_empty() { "(root)" } else { at }
+        );
+        tracing::info_span!(
+            target: SPAN_TARGET,
+            parent: &state.span,
+            "federation.fetch",
+            otel.name = %name,
+            otel.kind = "client",
+            tributary.upstream = %upstream.name(),
+            tributary.subgraph = %graph.name,
+            tributary.plan.node = index,
+            tributary.representations = representations.and_then(|n| i64::try_from(n).ok()),
+            graphql.operation.type = if node.mutation { "mutation" } else { "query" },
+            tributary.cache = tracing::field::Empty,
+        )
+    };
+    let result = state
+        .fetch(upstream, spec, request)
+        .instrument(span.clone())
+        .await;
+    let duration = state.recorder.t0.elapsed().saturating_sub(start);
+    let (outcome, status, attempts, cache) = match &result {
+        Ok(f) => (
+            CallOutcome::Ok,
+            f.status,
+            f.attempts,
+            match f.cache {
+                _ if f.shared => CacheUse::Shared,
+                CacheStatus::Bypass => CacheUse::Bypass,
+                CacheStatus::Miss => CacheUse::Miss,
+                CacheStatus::Hit => CacheUse::Hit,
+                CacheStatus::Stale(_) => CacheUse::Stale,
+            },
+        ),
+        Err(e) => (
+            CallOutcome::Failed(e.code),
+            e.status,
+            e.attempts,
+            CacheUse::Bypass,
+        ),
+    };
+    span.record("tributary.cache", cache.as_str());
+    let path: Arc<str> = Arc::from(if at.is_empty() { "" } else { at });
+    state.recorder.finish(CallRecord {
+        id,
+        parent,
+        path: path.clone(),
+        join: path,
+        upstream: upstream.label.clone(),
+        start,
+        duration,
+        outcome,
+        status,
+        attempts,
+        cache,
+        breaker: upstream.guard.breaker_state(),
+        batch_size: representations,
+    });
+    if attempts > 0 || result.is_err() {
+        state
+            .metrics
+            .upstream_call(upstream.name(), outcome, duration);
+    }
+    let answer = result.map(|f| Json::clone(&f.value)).and_then(|body| {
+        if body.is_object() {
+            Ok(body)
+        } else {
+            Err(FieldError::new(
+                ErrorCode::UpstreamBadResponse,
+                format!(
+                    "subgraph {} answered with JSON that is not a GraphQL response",
+                    graph.name
+                ),
+            )
+            .upstream(upstream.name()))
+        }
+    });
+    (answer, Some(id))
+}
+
+/// The subgraph's `errors`, with client paths (`rebase`), marked with the
+/// subgraph's name; internals (`extensions.exception`, stack traces) dropped.
+fn subgraph_errors(
+    sg: &Supergraph,
+    node: &Node,
+    body: &Json,
+    rebase: &dyn Fn(&[PathSegment]) -> Vec<PathSegment>,
+) -> Vec<ServerError> {
+    let _ = sg;
+    let Some(Json::Array(errors)) = body.get("errors") else {
+        return Vec::new();
+    };
+    let _ = node;
+    errors
+        .iter()
+        .map(|e| {
+            let message = e
+                .get("message")
+                .and_then(Json::as_str)
+                .unwrap_or("the subgraph reported an error")
+                .to_owned();
+            let path: Vec<PathSegment> = match e.get("path") {
+                Some(Json::Array(p)) => p
+                    .iter()
+                    .filter_map(|s| match s {
+                        Json::String(k) => Some(PathSegment::Field(k.clone())),
+                        Json::Number(n) => n
+                            .as_u64()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .map(PathSegment::Index),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut extensions = ErrorExtensionValues::default();
+            let code = e
+                .get("extensions")
+                .and_then(|x| x.get("code"))
+                .and_then(Json::as_str)
+                .unwrap_or("SUBGRAPH_ERROR");
+            extensions.set("code", code);
+            let mut error = ServerError::new(message, None);
+            error.path = if path.is_empty() {
+                Vec::new()
+            } else {
+                rebase(&path)
+            };
+            error.extensions = Some(extensions);
+            error
+        })
+        .collect()
+}
+
+/// Every object at `path` below `value` (lists flattened).
+fn collect<'a>(
+    value: &'a Json,
+    path: &[String],
+    addr: &mut Vec<Addr>,
+    out: &mut Vec<(Vec<Addr>, &'a Map<String, Json>)>,
+) {
+    match value {
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                addr.push(Addr::Index(i));
+                collect(item, path, addr, out);
+                addr.pop();
+            }
+        }
+        Json::Object(map) => match path.split_first() {
+            None => out.push((addr.clone(), map)),
+            Some((key, rest)) => {
+                if let Some(child) = map.get(key) {
+                    addr.push(Addr::Key(key.clone()));
+                    collect(child, rest, addr, out);
+                    addr.pop();
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+fn locate<'a>(value: &'a mut Json, addr: &[Addr]) -> Option<&'a mut Json> {
+    let mut at = value;
+    for step in addr {
+        at = match (step, at) {
+            (Addr::Key(k), Json::Object(map)) => map.get_mut(k)?,
+            (Addr::Index(i), Json::Array(items)) => items.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
+/// Deep-merges `src` into `target`: objects field by field, lists of the
+/// same length item by item, anything else replaced.
+pub(crate) fn merge(target: &mut Json, src: Json) {
+    match (target, src) {
+        (Json::Object(t), Json::Object(s)) => {
+            for (k, v) in s {
+                match t.get_mut(&k) {
+                    Some(existing) if !existing.is_null() => merge(existing, v),
+                    _ => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Json::Array(t), Json::Array(s)) if t.len() == s.len() => {
+            for (a, b) in t.iter_mut().zip(s) {
+                merge(a, b);
+            }
+        }
+        (t, s) => *t = s,
+    }
+}
+
+/// The representation fields `set` of `object`: each read from its internal
+/// alias, else (a plain field the client selected) from its name.
+fn pick(sg: &Supergraph, object: &Map<String, Json>, set: &[Sel], out: &mut Map<String, Json>) {
+    let typename = object.get("__typename").and_then(Json::as_str);
+    for s in set {
+        if s.is_typename() {
+            continue;
+        }
+        if let Some(t) = typename
+            && !s.on.is_empty()
+            && !applies(sg, s, t)
+        {
+            continue;
+        }
+        let value = object
+            .get(&internal_alias(s))
+            .or_else(|| object.get(&s.key))
+            .cloned()
+            .unwrap_or(Json::Null);
+        let value = if s.sub.is_empty() {
+            value
+        } else {
+            pick_value(sg, value, &s.sub)
+        };
+        out.insert(s.name.clone(), value);
+    }
+}
+
+fn pick_value(sg: &Supergraph, value: Json, sub: &[Sel]) -> Json {
+    match value {
+        Json::Object(map) => {
+            let mut out = Map::new();
+            if let Some(t) = map.get("__typename")
+                && sub.iter().any(|s| !s.on.is_empty())
+            {
+                out.insert("__typename".to_owned(), t.clone());
+            }
+            pick(sg, &map, sub, &mut out);
+            Json::Object(out)
+        }
+        Json::Array(items) => {
+            Json::Array(items.into_iter().map(|v| pick_value(sg, v, sub)).collect())
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,453 @@
+//! Federation: serving an Apollo Federation v2 supergraph.
+//!
+//! - [`supergraph`]: the join metadata, read once at load.
+//! - [`api`]: the API schema clients see (machinery and `@inaccessible`
+//!   elements removed). It loads like any Tributary schema, with every
+//!   unbound field marked [`FieldSource::Federated`](crate::config::FieldSource),
+//!   so the engine, validation, introspection, null propagation and the
+//!   REST bindings of an overlay work on it unchanged.
+//! - [`selection`]: operations and field sets in one normalized shape.
+//! - [`plan`]: the query planner (fetch nodes and what each waits for).
+//! - [`execute`]: runs a plan through each subgraph's [`Upstream`] (guards,
+//!   breaker, dedupe, timeline, spans) and assembles one JSON tree, which
+//!   the engine's resolvers read by response key.
+//!
+//! Each subgraph is an upstream named as in the supergraph; the overlay's
+//! `extend schema @upstream(name: "<subgraph>", ...)` sets its policies.
+
+pub(crate) mod api;
+pub(crate) mod execute;
+pub(crate) mod plan;
+pub(crate) mod selection;
+pub(crate) mod supergraph;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use async_graphql::Pos;
+use async_graphql::parser::types::{ExecutableDocument, OperationType, TypeSystemDefinition};
+use serde_json::{Map, Value as Json};
+
+use crate::config::{self, Config, Diagnostic, Diagnostics, EnvLookup, RetryPolicy};
+use crate::error::{ErrorCode, FieldError};
+use crate::exec::{RequestState, View};
+use crate::upstream::{CallSpec, Upstream};
+
+pub use supergraph::{Subgraph, Supergraph, is_supergraph};
+
+use execute::Assembly;
+use plan::{Plan, Planner, Step};
+use selection::Normalizer;
+
+/// Loads `path` as a supergraph, with the operator's overlay SDL (REST
+/// fields on its types, subgraph policies) when given.
+pub fn load_file(path: &Path, overlay: Option<&Path>) -> Result<Config, Diagnostics> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| Diagnostics {
+            file: p.display().to_string(),
+            items: vec![Diagnostic {
+                pos: Pos { line: 1, column: 1 },
+                message: format!("cannot read the file: {e}"),
+            }],
+        })
+    };
+    let text = read(path)?;
+    let overlay_text = overlay.map(read).transpose()?;
+    let overlay_file = overlay.map(|p| p.display().to_string());
+    load(
+        &path.display().to_string(),
+        &text,
+        overlay_file.as_deref().zip(overlay_text.as_deref()),
+        &|name| std::env::var(name).ok(),
+    )
+}
+
+/// Loads supergraph `text` (`file` names it in diagnostics) with an
+/// optional overlay `(file, text)`.
+pub fn load(
+    file: &str,
+    text: &str,
+    overlay: Option<(&str, &str)>,
+    env: EnvLookup<'_>,
+) -> Result<Config, Diagnostics> {
+    let fail = |file: &str, items: Vec<Diagnostic>| Diagnostics {
+        file: file.to_owned(),
+        items,
+    };
+    let doc = async_graphql::parser::parse_schema(text).map_err(|e| {
+        let pos = e.positions().next().unwrap_or(Pos { line: 1, column: 1 });
+        let message = e.to_string();
+        let message = message
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("= "))
+            .unwrap_or_else(|| message.lines().next().unwrap_or_default());
+        fail(
+            file,
+            vec![Diagnostic {
+                pos,
+                message: format!("syntax error: {message}"),
+            }],
+        )
+    })?;
+    let sg = Supergraph::read(&doc).map_err(|items| fail(file, items))?;
+    let api = api::print(&doc);
+
+    // Subgraphs the overlay declares get their policies from it (and their
+    // URL from the supergraph unless it gives one).
+    let mut declared = HashSet::new();
+    if let Some((_, overlay_text)) = overlay
+        && let Ok(o) = async_graphql::parser::parse_schema(overlay_text)
+    {
+        for def in &o.definitions {
+            if let TypeSystemDefinition::Schema(s) = def {
+                for d in &s.node.directives {
+                    if d.node.name.node == "upstream"
+                        && let Some(name) = supergraph::string_arg(&d.node, "name")
+                    {
+                        declared.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    let mut head = String::from("schema");
+    for g in &sg.graphs {
+        if !declared.contains(&g.name) {
+            head.push_str(&format!(
+                " @upstream(name: {}, url: {})",
+                quote(&g.name),
+                quote(&g.url)
+            ));
+        }
+    }
+    head.push_str(&format!(" {{ query: {}", sg.query_type));
+    if let Some(m) = &sg.mutation_type {
+        head.push_str(&format!(" mutation: {m}"));
+    }
+    head.push_str(" }\n");
+    let generated = format!("{head}{api}\n");
+    let offset = generated.lines().count();
+    let combined = match overlay {
+        Some((_, o)) => format!("{generated}{o}\n"),
+        None => generated,
+    };
+    let federated = config::Federated {
+        types: sg
+            .types
+            .keys()
+            .filter(|t| !supergraph::is_machinery_type(t))
+            .cloned()
+            .collect(),
+        subgraph_urls: sg
+            .graphs
+            .iter()
+            .map(|g| (g.name.clone(), g.url.clone()))
+            .collect(),
+    };
+    let overlay_file = overlay.map(|(f, _)| f.to_owned());
+    let mut config = config::load_with(file, &combined, env, Some(federated)).map_err(|d| {
+        // Diagnostics in the overlay point into it; the rest are about the
+        // API schema made from the supergraph.
+        let mut items = Vec::new();
+        let mut api_items = Vec::new();
+        for item in d.items {
+            let line = item.pos.line;
+            if line > offset && overlay_file.is_some() {
+                items.push(Diagnostic {
+                    pos: Pos {
+                        line: line - offset,
+                        column: item.pos.column,
+                    },
+                    message: item.message,
+                });
+            } else {
+                api_items.push(Diagnostic {
+                    pos: Pos { line: 1, column: 1 },
+                    message: format!("in the API schema of the supergraph: {}", item.message),
+                });
+            }
+        }
+        match overlay_file.as_deref() {
+            Some(f) if api_items.is_empty() => fail(f, items),
+            _ => {
+                api_items.extend(items);
+                fail(file, api_items)
+            }
+        }
+    })?;
+    config.federation = Some(Arc::new(sg));
+    Ok(config)
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// One subgraph's client and the specs of its calls.
+#[derive(Debug)]
+pub(crate) struct GraphClient {
+    pub(crate) name: String,
+    pub(crate) upstream: Arc<Upstream>,
+    /// Queries may be retried; mutations never.
+    pub(crate) query_spec: Arc<CallSpec>,
+    pub(crate) mutation_spec: Arc<CallSpec>,
+}
+
+/// The supergraph and a client for each of its subgraphs.
+#[derive(Debug)]
+pub struct Subgraphs {
+    pub(crate) supergraph: Arc<Supergraph>,
+    pub(crate) graphs: Vec<GraphClient>,
+}
+
+impl Subgraphs {
+    pub(crate) fn new(
+        supergraph: Arc<Supergraph>,
+        upstreams: &HashMap<String, Arc<Upstream>>,
+    ) -> Result<Subgraphs, String> {
+        let mut graphs = Vec::new();
+        for g in &supergraph.graphs {
+            let upstream = upstreams
+                .get(&g.name)
+                .cloned()
+                .ok_or_else(|| format!("subgraph `{}` has no upstream", g.name))?;
+            let policies = &upstream.config.policies;
+            let spec = |idempotent: bool, retry: RetryPolicy| {
+                Arc::new(CallSpec {
+                    timeout: policies.timeout,
+                    retry,
+                    idempotent,
+                    trips_breaker: true,
+                    cache_ttl: None,
+                    keep_last_good: false,
+                    path_template: Arc::from("graphql"),
+                })
+            };
+            graphs.push(GraphClient {
+                name: g.name.clone(),
+                query_spec: spec(true, policies.retry.clone()),
+                mutation_spec: spec(false, policies.retry.clone()),
+                upstream,
+            });
+        }
+        Ok(Subgraphs { supergraph, graphs })
+    }
+
+    /// Plans `document`'s operation with `variables` (without running it).
+    pub(crate) fn plan(
+        &self,
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Map<String, Json>,
+    ) -> Result<Plan, String> {
+        plan_operation(&self.supergraph, document, operation_name, variables)
+    }
+}
+
+/// The plan of `document`'s operation over `sg`.
+pub(crate) fn plan_operation(
+    sg: &Supergraph,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Map<String, Json>,
+) -> Result<Plan, String> {
+    {
+        let op = match operation_name {
+            Some(name) => document
+                .operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+                .map(|(_, op)| op),
+            None => document.operations.iter().next().map(|(_, op)| op),
+        }
+        .ok_or_else(|| "no such operation".to_owned())?;
+        let norm = Normalizer {
+            doc: document,
+            variables,
+            defaults: &op.node.variable_definitions,
+        };
+        let mut sels = Vec::new();
+        norm.set(&op.node.selection_set.node, &[], &mut sels, 0)?;
+        let mutation = op.node.ty == OperationType::Mutation;
+        Ok(Planner::plan(sg, &sels, mutation))
+    }
+}
+
+/// The plan of an operation over the supergraph of `config`, as text:
+/// each step, its subgraph requests, what each waits for, its document.
+pub fn explain(
+    config: &Config,
+    query: &str,
+    operation_name: Option<&str>,
+    variables: &Map<String, Json>,
+) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let sg = config
+        .federation
+        .as_ref()
+        .ok_or_else(|| "the schema is not a supergraph".to_owned())?;
+    let document = async_graphql::parser::parse_query(query).map_err(|e| e.to_string())?;
+    let plan = plan_operation(sg, &document, operation_name, variables)?;
+    let mut out = String::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "step {} (root fields: {})",
+            i + 1,
+            step.keys.join(", ")
+        );
+        for (n, node) in step.nodes.iter().enumerate() {
+            let graph = &sg.graphs[node.graph].name;
+            let after = if node.deps.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", after {}",
+                    node.deps
+                        .iter()
+                        .map(|d| format!("[{d}]"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            };
+            match &node.kind {
+                plan::NodeKind::Root => {
+                    let _ = writeln!(out, "  [{n}] {graph}: root fetch{after}");
+                }
+                plan::NodeKind::Entity {
+                    path,
+                    types,
+                    typename,
+                    ..
+                } => {
+                    let at = if path.is_empty() {
+                        "(root)".to_owned()
+                    } else {
+                        path.join(".")
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  [{n}] {graph}: _entities for {} at {at} (as {typename}){after}",
+                        types.join("|")
+                    );
+                }
+            }
+            let _ = writeln!(out, "      {}", node.document);
+            if !node.variables.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      variables: {}",
+                    serde_json::Value::Object(node.variables.clone())
+                );
+            }
+        }
+    }
+    for e in &plan.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    Ok(out)
+}
+
+/// One request's federated execution: planned on first use, run step by
+/// step as the engine asks for root fields (a mutation's in order).
+pub(crate) struct Request {
+    subgraphs: Arc<Subgraphs>,
+    document: Arc<ExecutableDocument>,
+    operation_name: Option<String>,
+    variables: Map<String, Json>,
+    progress: tokio::sync::Mutex<Progress>,
+}
+
+#[derive(Default)]
+struct Progress {
+    plan: Option<Result<Vec<Arc<Step>>, FieldError>>,
+    next: usize,
+    assembly: Option<Arc<Assembly>>,
+    snapshot: Option<Arc<Json>>,
+}
+
+impl Request {
+    pub(crate) fn new(
+        subgraphs: Arc<Subgraphs>,
+        document: Arc<ExecutableDocument>,
+        operation_name: Option<String>,
+        variables: Map<String, Json>,
+    ) -> Request {
+        Request {
+            subgraphs,
+            document,
+            operation_name,
+            variables,
+            progress: tokio::sync::Mutex::new(Progress::default()),
+        }
+    }
+
+    /// The assembled root object once every step up to the one answering
+    /// root field `key` has run.
+    pub(crate) async fn root(
+        &self,
+        state: &Arc<RequestState>,
+        key: &str,
+    ) -> Result<View, FieldError> {
+        let mut progress = self.progress.lock().await;
+        if progress.plan.is_none() {
+            let planned = self
+                .subgraphs
+                .plan(
+                    &self.document,
+                    self.operation_name.as_deref(),
+                    &self.variables,
+                )
+                .map_err(|e| {
+                    FieldError::new(ErrorCode::InternalError, format!("planning failed: {e}"))
+                })
+                .map(|plan| {
+                    for message in plan.errors {
+                        let error = FieldError::new(ErrorCode::InternalError, message);
+                        state.absorb(error.into_graphql().into_server_error(Pos::default()));
+                    }
+                    plan.steps.into_iter().map(Arc::new).collect()
+                });
+            progress.plan = Some(planned);
+            progress.assembly = Some(Arc::new(Assembly::new()));
+        }
+        let steps = match &progress.plan {
+            Some(Ok(steps)) => steps.clone(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => Vec::new(),
+        };
+        let Some(assembly) = progress.assembly.clone() else {
+            return Err(FieldError::new(ErrorCode::InternalError, "no assembly"));
+        };
+        let wanted = steps
+            .iter()
+            .position(|s| s.keys.iter().any(|k| k == key))
+            .map_or(progress.next, |i| i + 1);
+        let mut ran = false;
+        while progress.next < wanted {
+            let step = steps[progress.next].clone();
+            execute::run_step(&self.subgraphs, state, &step, &assembly).await;
+            progress.next += 1;
+            ran = true;
+        }
+        if ran || progress.snapshot.is_none() {
+            let errors = std::mem::take(
+                &mut *assembly
+                    .errors
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for e in errors {
+                state.absorb(e);
+            }
+            let data = assembly
+                .data
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            progress.snapshot = Some(Arc::new(data));
+        }
+        Ok(View::root(progress.snapshot.clone().unwrap_or_default()))
+    }
+}

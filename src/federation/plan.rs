@@ -1,0 +1,876 @@
+//! The query planner: a client operation over the supergraph becomes fetch
+//! nodes, each one request to one subgraph (a root query, or an `_entities`
+//! call for every object at one response path), with the nodes it waits for.
+//!
+//! The planner walks the operation once. At each object position it sends
+//! the subgraph it is in every field that subgraph resolves (or was
+//! `@provides`d there); the rest are holes. Holes become entity jumps: the
+//! subgraph that resolves most of them is called with the objects' keys
+//! (plus the fields its `@requires` needs), and what it cannot resolve
+//! becomes holes again. Key and required fields travel under internal
+//! aliases ([`internal_alias`]) so they never collide with the client's.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use async_graphql::parser::types::Type;
+use serde_json::{Map, Value as Json};
+
+use super::selection::{FieldSet, Sel};
+use super::supergraph::{GraphId, Kind, Supergraph};
+
+/// How many entity jumps one hole may take to reach its subgraph (a key
+/// fetched from a second subgraph to call a third).
+const MAX_HOPS: usize = 4;
+
+/// An operation's plan: steps run one after another (a mutation's root
+/// fields, in order); the nodes of a step run as soon as their inputs are in.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+    /// Fields no subgraph can resolve (the planner's own errors).
+    pub(crate) errors: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Step {
+    /// In dependency order: a node's `deps` are earlier nodes.
+    pub(crate) nodes: Vec<Node>,
+    /// The root response keys this step answers.
+    pub(crate) keys: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) graph: GraphId,
+    pub(crate) deps: Vec<usize>,
+    pub(crate) kind: NodeKind,
+    pub(crate) selection: Vec<Out>,
+    pub(crate) mutation: bool,
+    /// The subgraph request, printed once planned.
+    pub(crate) document: String,
+    pub(crate) variables: Map<String, Json>,
+}
+
+#[derive(Debug)]
+pub(crate) enum NodeKind {
+    /// Root fields of the operation's root type.
+    Root,
+    /// `_entities` for the objects at `path` whose `__typename` is one of
+    /// `types`, represented as `typename` with the `rep` fields.
+    Entity {
+        path: Vec<String>,
+        types: Vec<String>,
+        typename: String,
+        rep: FieldSet,
+    },
+}
+
+/// One selection of a subgraph request.
+#[derive(Debug, Clone)]
+pub(crate) enum Out {
+    Field {
+        alias: Option<String>,
+        name: String,
+        args: Vec<(String, Json, Type)>,
+        sub: Vec<Out>,
+    },
+    Fragment {
+        on: String,
+        sub: Vec<Out>,
+    },
+}
+
+impl Out {
+    fn typename() -> Out {
+        Out::Field {
+            alias: None,
+            name: "__typename".to_owned(),
+            args: Vec::new(),
+            sub: Vec::new(),
+        }
+    }
+
+    fn key(&self) -> Option<&str> {
+        match self {
+            Out::Field { alias, name, .. } => Some(alias.as_deref().unwrap_or(name)),
+            Out::Fragment { .. } => None,
+        }
+    }
+}
+
+/// The key under which a key or required field is fetched: its name, plus
+/// a digest of its arguments when it has any.
+pub(crate) fn internal_alias(sel: &Sel) -> String {
+    if sel.args.is_empty() {
+        return format!("tributary_{}", sel.name);
+    }
+    let text = serde_json::to_string(&sel.args).unwrap_or_default();
+    // FNV-1a: stable across runs and builds.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("tributary_{}_{hash:016x}", sel.name)
+}
+
+/// Whether `sel` applies to an object of concrete type `ty`.
+pub(crate) fn applies(sg: &Supergraph, sel: &Sel, ty: &str) -> bool {
+    sel.on
+        .iter()
+        .all(|c| c == ty || sg.possible_types(c).contains(&ty))
+}
+
+pub(crate) struct Planner<'a> {
+    sg: &'a Supergraph,
+    nodes: Vec<Node>,
+    errors: Vec<String>,
+}
+
+impl<'a> Planner<'a> {
+    /// Plans the root selection `sels` of an operation.
+    pub(crate) fn plan(sg: &'a Supergraph, sels: &[Sel], mutation: bool) -> Plan {
+        let root = if mutation {
+            sg.mutation_type
+                .clone()
+                .unwrap_or_else(|| "Mutation".to_owned())
+        } else {
+            sg.query_type.clone()
+        };
+        let mut plan = Plan::default();
+        // Root fields grouped by subgraph: all at once for a query; for a
+        // mutation, runs of consecutive fields of one subgraph, in order.
+        let mut groups: Vec<(GraphId, Vec<Sel>)> = Vec::new();
+        let mut planner = Planner {
+            sg,
+            nodes: Vec::new(),
+            errors: Vec::new(),
+        };
+        for sel in sels {
+            if sel.is_typename() || sel.name.starts_with("__") {
+                continue;
+            }
+            let Some(graph) = planner.root_graph(&root, sel, &groups) else {
+                planner
+                    .errors
+                    .push(format!("no subgraph resolves `{root}.{}`", sel.name));
+                continue;
+            };
+            let existing = if mutation {
+                groups.last_mut().filter(|(g, _)| *g == graph)
+            } else {
+                groups.iter_mut().find(|(g, _)| *g == graph)
+            };
+            match existing {
+                Some((_, list)) => list.push(sel.clone()),
+                None => groups.push((graph, vec![sel.clone()])),
+            }
+        }
+        let mut step = Step::default();
+        for (graph, group) in groups {
+            let id = planner.push(graph, Vec::new(), NodeKind::Root, mutation);
+            let selection = planner.object_set(graph, id, &[], &root, &group, &[], 0);
+            planner.nodes[id].selection = selection;
+            step.keys.extend(group.iter().map(|s| s.key.clone()));
+            if mutation {
+                let mut done = std::mem::take(&mut step);
+                done.nodes = std::mem::take(&mut planner.nodes);
+                plan.steps.push(done);
+            }
+        }
+        if !mutation {
+            step.nodes = std::mem::take(&mut planner.nodes);
+            plan.steps.push(step);
+        }
+        for step in &mut plan.steps {
+            for node in &mut step.nodes {
+                print(sg, node);
+            }
+        }
+        plan.errors = planner.errors;
+        plan
+    }
+
+    /// The subgraph a root field goes to: among those that resolve it, the
+    /// one that resolves most of its selection, preferring one already used.
+    fn root_graph(&self, root: &str, sel: &Sel, groups: &[(GraphId, Vec<Sel>)]) -> Option<GraphId> {
+        let candidates = self.sg.resolvers(root, &sel.name);
+        let named = self.sg.field(root, &sel.name)?.named.clone();
+        candidates.into_iter().max_by_key(|g| {
+            let covered = self.coverage(*g, &named, &sel.sub, 2);
+            let used = groups.iter().any(|(u, _)| u == g);
+            (covered, used, std::cmp::Reverse(*g))
+        })
+    }
+
+    /// How many of `sels` (to `depth` levels) `graph` resolves on `ty`.
+    fn coverage(&self, graph: GraphId, ty: &str, sels: &[Sel], depth: usize) -> usize {
+        let types = self.sg.possible_types(ty);
+        let mut n = 0;
+        for sel in sels {
+            if sel.is_typename() {
+                continue;
+            }
+            let resolved = types
+                .iter()
+                .filter(|t| applies(self.sg, sel, t))
+                .any(|t| self.sg.resolves(graph, t, &sel.name))
+                || self.sg.resolves(graph, ty, &sel.name);
+            if resolved {
+                n += 1;
+                if depth > 0
+                    && let Some(f) = self.field_of(ty, &types, &sel.name)
+                {
+                    n += self.coverage(graph, &f, &sel.sub, depth - 1);
+                }
+            }
+        }
+        n
+    }
+
+    fn field_of(&self, ty: &str, types: &[&str], name: &str) -> Option<String> {
+        if let Some(f) = self.sg.field(ty, name) {
+            return Some(f.named.clone());
+        }
+        types
+            .iter()
+            .find_map(|t| self.sg.field(t, name))
+            .map(|f| f.named.clone())
+    }
+
+    fn push(&mut self, graph: GraphId, deps: Vec<usize>, kind: NodeKind, mutation: bool) -> usize {
+        self.nodes.push(Node {
+            graph,
+            deps,
+            kind,
+            selection: Vec::new(),
+            mutation,
+            document: String::new(),
+            variables: Map::new(),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// The selection of a value of type `ty` at `path`, fetched from `graph`
+    /// by node `node`.
+    #[allow(clippy::too_many_arguments)]
+    fn set(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        sels: &[Sel],
+        provided: &[Sel],
+        hops: usize,
+    ) -> Vec<Out> {
+        match self.sg.kind(ty) {
+            Kind::Object => {
+                let applicable: Vec<Sel> = sels
+                    .iter()
+                    .filter(|s| applies(self.sg, s, ty))
+                    .cloned()
+                    .collect();
+                self.object_set(graph, node, path, ty, &applicable, provided, hops)
+            }
+            Kind::Interface
+                if self
+                    .sg
+                    .ty(ty)
+                    .is_some_and(|t| t.is_interface_object_in(graph)) =>
+            {
+                self.interface_object_set(graph, node, path, ty, sels, provided, hops)
+            }
+            Kind::Interface | Kind::Union => {
+                let mut out = vec![Out::typename()];
+                for concrete in self.sg.possible_types(ty) {
+                    if !self.sg.graph_has_possible(graph, ty, concrete) {
+                        continue;
+                    }
+                    let applicable: Vec<Sel> = sels
+                        .iter()
+                        .filter(|s| applies(self.sg, s, concrete))
+                        .cloned()
+                        .collect();
+                    let sub =
+                        self.object_set(graph, node, path, concrete, &applicable, provided, hops);
+                    if sub.len() > 1 {
+                        out.push(Out::Fragment {
+                            on: concrete.to_owned(),
+                            sub,
+                        });
+                    }
+                }
+                out
+            }
+            Kind::Leaf | Kind::Input => Vec::new(),
+        }
+    }
+
+    /// Fields on an object type `ty` (or on an interface, for an entity
+    /// call that names the interface).
+    #[allow(clippy::too_many_arguments)]
+    fn object_set(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        sels: &[Sel],
+        provided: &[Sel],
+        hops: usize,
+    ) -> Vec<Out> {
+        let mut out = vec![Out::typename()];
+        let mut holes = Vec::new();
+        for sel in merge_by_key(sels) {
+            if sel.is_typename() {
+                continue;
+            }
+            let provided_here: Vec<&Sel> = provided
+                .iter()
+                .filter(|p| p.name == sel.name && applies(self.sg, p, ty))
+                .collect();
+            let via_provides =
+                !provided_here.is_empty() && self.sg.join(graph, ty, &sel.name).is_some();
+            if self.sg.resolves(graph, ty, &sel.name) || via_provides {
+                let field = self.field(graph, node, path, ty, &sel, &provided_here, hops);
+                out.push(field);
+            } else {
+                holes.push(sel.unconditioned());
+            }
+        }
+        if !holes.is_empty() {
+            self.holes(graph, node, path, ty, holes, &mut out, hops);
+        }
+        out
+    }
+
+    /// One field `graph` resolves, with its sub-selection.
+    #[allow(clippy::too_many_arguments)]
+    fn field(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        sel: &Sel,
+        provided_here: &[&Sel],
+        hops: usize,
+    ) -> Out {
+        let def = self.sg.field(ty, &sel.name);
+        let named = def.map(|f| f.named.clone()).unwrap_or_default();
+        let mut child_provided: Vec<Sel> = provided_here
+            .iter()
+            .flat_map(|p| p.sub.iter().cloned())
+            .collect();
+        if let Some(p) = self
+            .sg
+            .join(graph, ty, &sel.name)
+            .and_then(|j| j.provides.as_ref())
+        {
+            child_provided.extend(p.iter().cloned());
+        }
+        let sub = if sel.sub.is_empty() {
+            Vec::new()
+        } else {
+            let mut child_path = path.to_vec();
+            child_path.push(sel.key.clone());
+            self.set(
+                graph,
+                node,
+                &child_path,
+                &named,
+                &sel.sub,
+                &child_provided,
+                hops,
+            )
+        };
+        Out::Field {
+            alias: (sel.key != sel.name).then(|| sel.key.clone()),
+            name: sel.name.clone(),
+            args: typed_args(self.sg, ty, sel),
+            sub,
+        }
+    }
+
+    /// An interface that `graph` knows as an `@interfaceObject`: it answers
+    /// the interface's own fields, never the concrete type, so the concrete
+    /// type always comes from a subgraph that knows the implementations.
+    #[allow(clippy::too_many_arguments)]
+    fn interface_object_set(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        sels: &[Sel],
+        provided: &[Sel],
+        hops: usize,
+    ) -> Vec<Out> {
+        let mut out = vec![Out::typename()];
+        let mut direct = Vec::new();
+        let mut rest = Vec::new();
+        for sel in merge_by_key(sels) {
+            if sel.is_typename() {
+                continue;
+            }
+            if sel.on.is_empty() && self.sg.resolves(graph, ty, &sel.name) {
+                out.push(self.field(graph, node, path, ty, &sel, &[], hops));
+            } else if sel.on.is_empty()
+                && self
+                    .interface_graphs(ty, &sel.name)
+                    .into_iter()
+                    .any(|g| g != graph)
+            {
+                direct.push(sel);
+            } else {
+                rest.push(sel);
+            }
+        }
+        let _ = provided;
+        // Interface fields another subgraph resolves for the interface.
+        if !direct.is_empty() {
+            self.holes(graph, node, path, ty, direct, &mut out, hops);
+        }
+        // The concrete type (always: the response needs it), and every field
+        // under a type condition, from a subgraph with the implementations.
+        let Some(owner) = self.sg.ty(ty).and_then(|t| {
+            t.graphs
+                .iter()
+                .copied()
+                .find(|g| !t.is_interface_object_in(*g) && t.keys_in(*g).next().is_some())
+        }) else {
+            self.errors.push(format!(
+                "no subgraph knows the implementations of `{ty}`, so the concrete types at `{}` are unknown",
+                path.join(".")
+            ));
+            return out;
+        };
+        let key = self.sg.ty(ty).and_then(|t| {
+            t.keys_in(owner)
+                .find(|k| self.can_provide(graph, ty, &k.fields))
+                .map(|k| k.fields.clone())
+        });
+        let Some(key) = key else {
+            self.errors.push(format!(
+                "`{ty}` has no key that {} can provide for {}",
+                self.sg.graphs[graph].name, self.sg.graphs[owner].name
+            ));
+            return out;
+        };
+        self.add_internal(graph, node, path, ty, &key, &mut out, hops);
+        let mut types = vec![ty.to_owned()];
+        types.extend(self.sg.possible_types(ty).iter().map(|t| (*t).to_owned()));
+        let id = self.push(
+            owner,
+            vec![node],
+            NodeKind::Entity {
+                path: path.to_vec(),
+                types,
+                typename: ty.to_owned(),
+                rep: key,
+            },
+            false,
+        );
+        let sub = self.set(owner, id, path, ty, &rest, &[], hops + 1);
+        self.nodes[id].selection = vec![Out::Fragment {
+            on: ty.to_owned(),
+            sub,
+        }];
+        out
+    }
+
+    /// Subgraphs that resolve `ty.field` on the interface `ty` itself.
+    fn interface_graphs(&self, ty: &str, field: &str) -> Vec<GraphId> {
+        self.sg.resolvers(ty, field)
+    }
+
+    /// Plans the fields `holes` of the objects of type `ty` at `path`,
+    /// which `graph` (fetching them in `node`) cannot resolve. Returns the
+    /// nodes made.
+    #[allow(clippy::too_many_arguments)]
+    fn holes(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        holes: Vec<Sel>,
+        out: &mut Vec<Out>,
+        hops: usize,
+    ) -> Vec<usize> {
+        let mut made = Vec::new();
+        if hops >= MAX_HOPS {
+            for h in &holes {
+                self.errors.push(format!(
+                    "`{ty}.{}` at `{}` is more than {MAX_HOPS} entity jumps away",
+                    h.name,
+                    path.join(".")
+                ));
+            }
+            return made;
+        }
+        let mut remaining = holes;
+        while !remaining.is_empty() {
+            // (subgraph, type the representation names) -> holes it resolves
+            let mut best: Option<((GraphId, String), Vec<usize>, bool)> = None;
+            for (i, h) in remaining.iter().enumerate() {
+                for target in self.targets(ty, &h.name) {
+                    if target.0 == graph && target.1 == ty {
+                        continue;
+                    }
+                    let covered: Vec<usize> = remaining
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| self.targets(ty, &o.name).contains(&target))
+                        .map(|(j, _)| j)
+                        .collect();
+                    let direct = self.sg.ty(&target.1).is_some_and(|t| {
+                        t.keys_in(target.0)
+                            .any(|k| self.can_provide(graph, ty, &k.fields))
+                    });
+                    let better = match &best {
+                        None => true,
+                        Some((_, c, d)) => (direct, covered.len()) > (*d, c.len()),
+                    };
+                    if better {
+                        best = Some((target, covered, direct));
+                    }
+                }
+                if best.is_none() {
+                    self.errors.push(format!(
+                        "no subgraph resolves `{ty}.{}` (at `{}`)",
+                        h.name,
+                        path.join(".")
+                    ));
+                    remaining.remove(i);
+                    break;
+                }
+            }
+            let Some(((target, typename), covered, _)) = best else {
+                continue;
+            };
+            let batch: Vec<Sel> = covered.iter().map(|&j| remaining[j].clone()).collect();
+            let keep: HashSet<usize> = covered.into_iter().collect();
+            remaining = remaining
+                .into_iter()
+                .enumerate()
+                .filter(|(j, _)| !keep.contains(j))
+                .map(|(_, s)| s)
+                .collect();
+            if let Some(id) =
+                self.entity_jump(graph, node, path, ty, target, &typename, batch, out, hops)
+            {
+                made.push(id);
+            }
+        }
+        made
+    }
+
+    /// Where `ty.field` can be resolved through an entity call: (subgraph,
+    /// the type the representation names).
+    fn targets(&self, ty: &str, field: &str) -> Vec<(GraphId, String)> {
+        let mut out: Vec<(GraphId, String)> = self
+            .sg
+            .resolvers(ty, field)
+            .into_iter()
+            .filter(|g| {
+                self.sg
+                    .ty(ty)
+                    .is_some_and(|t| t.keys_in(*g).next().is_some())
+            })
+            .map(|g| (g, ty.to_owned()))
+            .collect();
+        if let Some(t) = self.sg.ty(ty) {
+            for interface in &t.implements {
+                let Some(i) = self.sg.ty(interface) else {
+                    continue;
+                };
+                for g in &i.interface_object_in {
+                    if self.sg.resolves(*g, interface, field) && i.keys_in(*g).next().is_some() {
+                        out.push((*g, interface.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// An `_entities` call to `target` for the objects of type `ty` at
+    /// `path`, resolving `batch`.
+    #[allow(clippy::too_many_arguments)]
+    fn entity_jump(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        target: GraphId,
+        typename: &str,
+        batch: Vec<Sel>,
+        out: &mut Vec<Out>,
+        hops: usize,
+    ) -> Option<usize> {
+        let rep_type = self.sg.ty(typename)?;
+        let keys: Vec<FieldSet> = rep_type.keys_in(target).map(|k| k.fields.clone()).collect();
+        let mut deps = vec![node];
+        let key = match keys.iter().find(|k| self.can_provide(graph, ty, k)) {
+            Some(k) => {
+                self.add_internal(graph, node, path, ty, k, out, hops);
+                k.clone()
+            }
+            None => {
+                // The key comes from another subgraph first.
+                let Some(k) = keys.first() else {
+                    self.errors.push(format!(
+                        "`{typename}` has no resolvable key in {}",
+                        self.sg.graphs[target].name
+                    ));
+                    return None;
+                };
+                let internal: Vec<Sel> = k.iter().map(as_internal).collect();
+                let made = self.holes(graph, node, path, ty, internal, out, hops + 1);
+                if made.is_empty() {
+                    self.errors.push(format!(
+                        "no subgraph provides the key `{}` of `{typename}` at `{}`",
+                        k.iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        path.join(".")
+                    ));
+                    return None;
+                }
+                deps.extend(made);
+                k.clone()
+            }
+        };
+        let mut rep = key;
+        for sel in &batch {
+            let Some(requires) = self
+                .sg
+                .join(target, typename, &sel.name)
+                .and_then(|j| j.requires.clone())
+            else {
+                continue;
+            };
+            let (here, elsewhere): (Vec<Sel>, Vec<Sel>) = requires
+                .iter()
+                .cloned()
+                .partition(|r| self.can_provide(graph, ty, std::slice::from_ref(r)));
+            self.add_internal(graph, node, path, ty, &here, out, hops);
+            if !elsewhere.is_empty() {
+                let internal: Vec<Sel> = elsewhere.iter().map(as_internal).collect();
+                deps.extend(self.holes(graph, node, path, ty, internal, out, hops + 1));
+            }
+            for r in requires {
+                if !rep.contains(&r) {
+                    rep.push(r);
+                }
+            }
+        }
+        let id = self.push(
+            target,
+            deps,
+            NodeKind::Entity {
+                path: path.to_vec(),
+                types: vec![ty.to_owned()],
+                typename: typename.to_owned(),
+                rep,
+            },
+            false,
+        );
+        let sub = self.object_set(target, id, path, typename, &batch, &[], hops + 1);
+        self.nodes[id].selection = vec![Out::Fragment {
+            on: typename.to_owned(),
+            sub,
+        }];
+        Some(id)
+    }
+
+    /// Whether `graph` resolves every field of `set` on `ty`.
+    fn can_provide(&self, graph: GraphId, ty: &str, set: &[Sel]) -> bool {
+        set.iter().all(|s| {
+            if s.is_typename() {
+                return true;
+            }
+            if !self.sg.resolves(graph, ty, &s.name) {
+                return false;
+            }
+            if s.sub.is_empty() {
+                return true;
+            }
+            let Some(named) = self.sg.field(ty, &s.name).map(|f| f.named.clone()) else {
+                return false;
+            };
+            match self.sg.kind(&named) {
+                Kind::Object => self.can_provide(graph, &named, &s.sub),
+                _ => self.sg.possible_types(&named).iter().all(|t| {
+                    let applicable: Vec<Sel> = s
+                        .sub
+                        .iter()
+                        .filter(|x| applies(self.sg, x, t))
+                        .cloned()
+                        .collect();
+                    !self.sg.graph_has_possible(graph, &named, t)
+                        || self.can_provide(graph, t, &applicable)
+                }),
+            }
+        })
+    }
+
+    /// Adds the key or required fields `set` to `out` under internal aliases
+    /// (a plain leaf the client selected already is read as it is).
+    #[allow(clippy::too_many_arguments)]
+    fn add_internal(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        set: &[Sel],
+        out: &mut Vec<Out>,
+        hops: usize,
+    ) {
+        for s in set {
+            if s.is_typename() {
+                continue;
+            }
+            let alias = internal_alias(s);
+            if out.iter().any(|o| o.key() == Some(alias.as_str())) {
+                continue;
+            }
+            // A plain leaf the client selected already: read under its name.
+            let plain = s.args.is_empty() && s.sub.is_empty();
+            if plain
+                && out.iter().any(|o| {
+                    matches!(o, Out::Field { alias: None, name, args, sub }
+                        if *name == s.name && args.is_empty() && sub.is_empty())
+                })
+            {
+                continue;
+            }
+            let internal = Sel {
+                key: alias,
+                ..s.clone()
+            };
+            let field = self.field(graph, node, path, ty, &internal, &[], hops);
+            out.push(field);
+        }
+    }
+}
+
+fn as_internal(s: &Sel) -> Sel {
+    Sel {
+        key: internal_alias(s),
+        ..s.clone()
+    }
+}
+
+/// Selections with the same response key and conditions merged into one
+/// (their sub-selections concatenated), in first-seen order.
+fn merge_by_key(sels: &[Sel]) -> Vec<Sel> {
+    let mut out: Vec<Sel> = Vec::with_capacity(sels.len());
+    for s in sels {
+        match out.iter_mut().find(|o| o.key == s.key) {
+            Some(o) => o.sub.extend(s.sub.iter().cloned()),
+            None => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+fn typed_args(sg: &Supergraph, ty: &str, sel: &Sel) -> Vec<(String, Json, Type)> {
+    let def = sg.field(ty, &sel.name).or_else(|| {
+        sg.possible_types(ty)
+            .iter()
+            .find_map(|t| sg.field(t, &sel.name))
+    });
+    sel.args
+        .iter()
+        .filter_map(|(name, value)| {
+            let ty = def?.args.get(name)?.clone();
+            Some((name.clone(), value.clone(), ty))
+        })
+        .collect()
+}
+
+/// Prints `node`'s subgraph request: the document and its variables.
+fn print(sg: &Supergraph, node: &mut Node) {
+    let mut vars: Vec<(String, Type, Json)> = Vec::new();
+    let mut body = String::new();
+    match &node.kind {
+        NodeKind::Root => print_set(&node.selection, &mut body, &mut vars),
+        NodeKind::Entity { .. } => {
+            body.push_str("{_entities(representations:$representations)");
+            print_set(&node.selection, &mut body, &mut vars);
+            body.push('}');
+        }
+    }
+    let mut doc = String::from(if node.mutation { "mutation" } else { "query" });
+    let entity = matches!(node.kind, NodeKind::Entity { .. });
+    if entity || !vars.is_empty() {
+        doc.push('(');
+        let mut first = true;
+        if entity {
+            doc.push_str("$representations:[_Any!]!");
+            first = false;
+        }
+        for (name, ty, _) in &vars {
+            if !first {
+                doc.push(',');
+            }
+            first = false;
+            let _ = write!(doc, "${name}:{ty}");
+        }
+        doc.push(')');
+    }
+    doc.push_str(&body);
+    node.document = doc;
+    node.variables = vars.into_iter().map(|(n, _, v)| (n, v)).collect();
+    let _ = sg;
+}
+
+fn print_set(set: &[Out], out: &mut String, vars: &mut Vec<(String, Type, Json)>) {
+    if set.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, item) in set.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match item {
+            Out::Field {
+                alias,
+                name,
+                args,
+                sub,
+            } => {
+                if let Some(a) = alias {
+                    let _ = write!(out, "{a}:");
+                }
+                out.push_str(name);
+                if !args.is_empty() {
+                    out.push('(');
+                    for (j, (arg, value, ty)) in args.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        let var = format!("a{}", vars.len());
+                        let _ = write!(out, "{arg}:${var}");
+                        vars.push((var, ty.clone(), value.clone()));
+                    }
+                    out.push(')');
+                }
+                print_set(sub, out, vars);
+            }
+            Out::Fragment { on, sub } => {
+                let _ = write!(out, "...on {on}");
+                print_set(sub, out, vars);
+            }
+        }
+    }
+    out.push('}');
+}
