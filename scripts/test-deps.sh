@@ -5,10 +5,13 @@
 #   - chromium (headless GraphiQL test), redis-server (cache tests), wrk (load tests)
 #   - tests/js/node_modules from tests/js/package-lock.json (graphql-http audit,
 #     playwright-core, GraphiQL/React assets)
+#   - benches/federation/node_modules from its package-lock.json (supergraph
+#     composition, checked by tests/subgraphs.rs)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 js="$root/tests/js"
+federation="$root/benches/federation"
 
 # Runs a command with its output kept back unless it fails.
 quietly() {
@@ -51,4 +54,8 @@ fi
 if [[ ! -f "$js/node_modules/.package-lock.json" || "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]]; then
     echo "test-deps: npm ci --prefix tests/js"
     quietly npm ci --prefix "$js" --no-audit --no-fund
+fi
+if [[ ! -f "$federation/node_modules/.package-lock.json" || "$federation/package-lock.json" -nt "$federation/node_modules/.package-lock.json" ]]; then
+    echo "test-deps: npm ci --prefix benches/federation"
+    quietly npm ci --prefix "$federation" --no-audit --no-fund
 fi

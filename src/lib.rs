@@ -22,7 +22,9 @@
 //! - [`http`]: GraphQL over HTTP, GraphiQL.
 //! - [`server`]: `app(state) -> Router`; the accept loop with its connection
 //!   cap and timeouts; bounded graceful shutdown.
-//! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks.
+//! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks:
+//!   REST services, and the shop's Apollo Federation subgraphs
+//!   ([`demo::subgraphs`]).
 //! - [`telemetry`]: OpenTelemetry, typed call records and timelines,
 //!   Prometheus metrics, the status page.
 //! - [`error`]: the one `ErrorCode` vocabulary.

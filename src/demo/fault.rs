@@ -1,6 +1,7 @@
 //! Faults a simulated upstream can be told to inject, one request at a time or
 //! steadily: what the guard tests need, and what the demo flips on request
-//! (`GET /__fault?mode=slow|down|flaky|hang|ok` on any demo upstream).
+//! (`GET /__fault?mode=slow|down|flaky|hang|bad-json|graphql-errors|ok` on any
+//! demo upstream).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub enum Fault {
     ResetMidBody,
     /// Every second request answers 503 (a steady fault for the demo).
     Flaky,
+    /// 200 with a GraphQL response of errors and no data: what a GraphQL
+    /// upstream (a subgraph) answers when its resolvers fail.
+    GraphqlErrors,
 }
 
 /// The faults still to inject: queued ones first, then the steady one.
@@ -81,6 +85,7 @@ pub fn mode(name: &str) -> Option<Option<Fault>> {
         "flaky" => Some(Fault::Flaky),
         "hang" => Some(Fault::Hang),
         "bad-json" => Some(Fault::MalformedJson),
+        "graphql-errors" => Some(Fault::GraphqlErrors),
         _ => return None,
     })
 }
@@ -145,6 +150,10 @@ pub(crate) async fn respond(fault: &Fault) -> Option<Response> {
             )
                 .into_response()
         }
+        Fault::GraphqlErrors => json(
+            StatusCode::OK,
+            r#"{"data":null,"errors":[{"message":"injected fault: the upstream's resolvers failed","extensions":{"code":"INJECTED_FAULT"}}]}"#,
+        ),
         Fault::Flaky => return None,
     })
 }

@@ -244,7 +244,7 @@ struct ModeParams {
     mode: String,
 }
 
-/// `GET /__fault?mode=ok|slow|down|flaky|hang|bad-json`
+/// `GET /__fault?mode=ok|slow|down|flaky|hang|bad-json|graphql-errors`
 async fn set_mode(
     State(state): State<Arc<MockState>>,
     Query(params): Query<ModeParams>,
@@ -258,7 +258,7 @@ async fn set_mode(
         }
         None => (
             http::StatusCode::BAD_REQUEST,
-            "mode must be one of ok, slow, down, flaky, hang, bad-json\n",
+            "mode must be one of ok, slow, down, flaky, hang, bad-json, graphql-errors\n",
         )
             .into_response(),
     }

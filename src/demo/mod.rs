@@ -1,9 +1,11 @@
 //! The seed scenario: five simulated upstreams of a product page (plus an
-//! orders service for mutations), and the demo schema bound to them.
+//! orders service for mutations), and the demo schema bound to them; and the
+//! shop's federation subgraphs ([`subgraphs`]).
 
 pub mod fault;
 pub mod mock;
 mod services;
+pub mod subgraphs;
 
 use std::collections::HashMap;
 use std::time::Duration;
