@@ -47,6 +47,18 @@ enum Command {
         #[arg(long)]
         overlay: Option<PathBuf>,
     },
+    /// Run only the demo's federation subgraphs (products, reviews,
+    /// inventory), for schema/federation/supergraph.graphql.
+    Subgraphs {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// products, reviews, inventory listen on this port and the next two.
+        #[arg(long, default_value_t = demo::subgraphs::DEFAULT_BASE_PORT)]
+        base_port: u16,
+        /// Added before every answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// Print the query plan of an operation over a supergraph, without
     /// running it: each subgraph request, what it waits for, and its
     /// document.
@@ -111,6 +123,19 @@ fn main() -> ExitCode {
         zero_latency: false,
     });
     let code = match command {
+        Command::Subgraphs {
+            host,
+            base_port,
+            latency_ms,
+        } => run(async move {
+            demo::subgraphs::serve_fixed(
+                &host,
+                base_port,
+                std::time::Duration::from_millis(latency_ms),
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }),
         Command::Check { schemas, overlay } => check(&schemas, overlay.as_deref()),
         Command::Plan {
             schema,

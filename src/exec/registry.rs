@@ -66,7 +66,8 @@ impl Registry {
                         ),
                         _ => (None, None),
                     };
-                    let named = base_name(&fdef.ty).to_owned();
+                    let ty = engine_type(config, name, fname, &fdef.ty);
+                    let named = base_name(&ty).to_owned();
                     let out = out_kind(config, &named);
                     let rt = CompiledField {
                         def: fdef.clone(),
@@ -81,6 +82,40 @@ impl Registry {
             types.insert(name.clone(), fields);
         }
         Registry { types }
+    }
+}
+
+/// The type the engine is given for `ty_name.field` (declared `ty`): the
+/// declared one, except where an object narrows an interface's field to a
+/// subtype (`Book.similar: [Book]` for `Similar.similar: [Product]`), which
+/// the engine's covariance check does not accept: there the interface's
+/// named type, in the object's wrappers.
+pub(crate) fn engine_type(config: &Config, ty_name: &str, field: &str, ty: &Type) -> Type {
+    let Some(TypeDef::Object(object)) = config.types.get(ty_name) else {
+        return ty.clone();
+    };
+    let own = base_name(ty);
+    for interface in &object.implements {
+        let Some(TypeDef::Interface(i)) = config.types.get(interface) else {
+            continue;
+        };
+        if let Some(f) = i.fields.get(field) {
+            let theirs = base_name(&f.ty);
+            if theirs != own {
+                return with_base(ty, theirs);
+            }
+        }
+    }
+    ty.clone()
+}
+
+fn with_base(ty: &Type, named: &str) -> Type {
+    Type {
+        base: match &ty.base {
+            BaseType::Named(_) => BaseType::Named(async_graphql::Name::new(named)),
+            BaseType::List(inner) => BaseType::List(Box::new(with_base(inner, named))),
+        },
+        nullable: ty.nullable,
     }
 }
 

@@ -300,7 +300,11 @@ impl Gateway {
         if let Some(name) = request.operation_name {
             engine_request = engine_request.operation_name(name);
         }
-        if let Some(variables) = request.variables {
+        if let Some(variables) = prepare::with_defaults(
+            document,
+            engine_request.operation_name.as_deref(),
+            request.variables,
+        ) {
             engine_request =
                 engine_request.variables(Variables::from_json(Value::Object(variables)));
         }

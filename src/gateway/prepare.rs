@@ -186,6 +186,38 @@ pub(super) fn chosen<'a>(
     }
 }
 
+/// The request's variable values with the operation's defaults filled in
+/// for the variables it omits (CoerceVariableValues): the engine reads only
+/// given values when it applies `@skip`/`@include`, so an omitted
+/// `$flag: Boolean = true` would count as false there.
+pub(super) fn with_defaults(
+    doc: &ExecutableDocument,
+    name: Option<&str>,
+    variables: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let Some(op) = chosen(doc, name) else {
+        return variables;
+    };
+    let mut defaults = op
+        .node
+        .variable_definitions
+        .iter()
+        .filter_map(|d| Some((d.node.name.node.as_str(), d.node.default_value.as_ref()?)))
+        .peekable();
+    if defaults.peek().is_none() {
+        return variables;
+    }
+    let mut out = variables.unwrap_or_default();
+    for (name, value) in defaults {
+        if !out.contains_key(name)
+            && let Ok(json) = value.node.clone().into_json()
+        {
+            out.insert(name.to_owned(), json);
+        }
+    }
+    Some(out)
+}
+
 /// The type an inline fragment's selections are on: its condition, else the
 /// enclosing type.
 pub(super) fn inline_type<'a>(

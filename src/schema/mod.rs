@@ -46,11 +46,8 @@ pub fn build(
                         .field(name, fname)
                         .cloned()
                         .ok_or_else(|| format!("{name}.{fname} missing from the registry"))?;
-                    Ok(Field::new(
-                        fname,
-                        type_ref(&fdef.ty),
-                        resolver::resolver(rt),
-                    ))
+                    let ty = crate::exec::registry::engine_type(config, name, fname, &fdef.ty);
+                    Ok(Field::new(fname, type_ref(&ty), resolver::resolver(rt)))
                 })?;
                 builder.register(ty)
             }
