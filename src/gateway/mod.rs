@@ -7,6 +7,7 @@ mod engine_errors;
 mod literals;
 mod prepare;
 mod typed_walk;
+mod unions;
 mod variables;
 
 pub use prepare::{Prepared, Refusal};
@@ -78,6 +79,8 @@ pub struct Gateway {
     pub(crate) coalesce: Option<Coalesce>,
     /// A supergraph's subgraphs, when the schema is one.
     federation: Option<Arc<crate::federation::Subgraphs>>,
+    /// Fragments on unions are rewritten for the engine.
+    unions: unions::Unions,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -131,6 +134,7 @@ impl Gateway {
             inflight: Inflight::detached(),
         });
         Ok(Gateway {
+            unions: unions::Unions::new(config),
             federation,
             coalesce,
             schema: built.schema,

@@ -59,7 +59,7 @@ impl Gateway {
         let operation_name = request.operation_name.as_deref();
         let cached = self.documents.get(query);
         let cached_valid = cached.is_some();
-        let document = match &cached {
+        let mut document = match &cached {
             Some(prepared) => prepared.document.clone(),
             None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
         };
@@ -119,6 +119,15 @@ impl Gateway {
                 &self.limits,
             )
             .map_err(Refusal::Limit)?;
+        // Once per document: the engine cannot match fragments on unions.
+        if !cached_valid && self.unions.needed(&document) {
+            let mut rewritten = (*document).clone();
+            self.unions
+                .rewrite(&self.registry, &mut rewritten, &|kind| {
+                    self.root_type(kind).map(str::to_owned)
+                });
+            document = Arc::new(rewritten);
+        }
         // Worked out once per document; a re-measured one keeps its own.
         let projections = match (&cached, validated) {
             (Some(prepared), true) => prepared.projections.clone(),
