@@ -90,23 +90,52 @@ impl Registry {
 /// subtype (`Book.similar: [Book]` for `Similar.similar: [Product]`), which
 /// the engine's covariance check does not accept: there the interface's
 /// named type, in the object's wrappers.
+///
+/// When every implementation narrows the field to the same type, the
+/// interface's field is given that type instead, so the objects keep their
+/// own (and selections below them validate as declared).
 pub(crate) fn engine_type(config: &Config, ty_name: &str, field: &str, ty: &Type) -> Type {
-    let Some(TypeDef::Object(object)) = config.types.get(ty_name) else {
-        return ty.clone();
-    };
     let own = base_name(ty);
-    for interface in &object.implements {
-        let Some(TypeDef::Interface(i)) = config.types.get(interface) else {
-            continue;
-        };
-        if let Some(f) = i.fields.get(field) {
-            let theirs = base_name(&f.ty);
-            if theirs != own {
-                return with_base(ty, theirs);
+    match config.types.get(ty_name) {
+        Some(TypeDef::Interface(_)) => match agreed(config, ty_name, field) {
+            Some(narrowed) if narrowed != own => with_base(ty, &narrowed),
+            _ => ty.clone(),
+        },
+        Some(TypeDef::Object(object)) => {
+            for interface in &object.implements {
+                let Some(TypeDef::Interface(i)) = config.types.get(interface) else {
+                    continue;
+                };
+                if let Some(f) = i.fields.get(field) {
+                    let theirs = base_name(&f.ty);
+                    if theirs != own && agreed(config, interface, field).is_none() {
+                        return with_base(ty, theirs);
+                    }
+                }
             }
+            ty.clone()
+        }
+        _ => ty.clone(),
+    }
+}
+
+/// The named type every implementation of `interface` gives `field`, when
+/// they all give the same one.
+fn agreed(config: &Config, interface: &str, field: &str) -> Option<String> {
+    let mut found: Option<&str> = None;
+    for def in config.types.values() {
+        let TypeDef::Object(o) = def else { continue };
+        if !o.implements.iter().any(|i| i == interface) {
+            continue;
+        }
+        let named = base_name(&o.fields.get(field)?.ty);
+        match found {
+            None => found = Some(named),
+            Some(f) if f == named => {}
+            Some(_) => return None,
         }
     }
-    ty.clone()
+    found.map(str::to_owned)
 }
 
 fn with_base(ty: &Type, named: &str) -> Type {

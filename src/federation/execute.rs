@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
 use super::Subgraphs;
-use super::plan::{Node, NodeKind, Step, applies, internal_alias};
+use super::plan::{Node, NodeKind, Step, applies, has_restores, internal_alias, restore};
 use super::selection::Sel;
 use super::supergraph::Supergraph;
 use crate::error::{ErrorCode, FieldError};
@@ -105,9 +105,12 @@ async fn run_node(
                 send(subgraphs, state, node, index, variables, parent, None, "").await;
             match answer {
                 Ok(mut body) => {
-                    if let Some(data) = body.get_mut("data").map(Json::take)
+                    if let Some(mut data) = body.get_mut("data").map(Json::take)
                         && data.is_object()
                     {
+                        if has_restores(&node.selection) {
+                            restore(&mut data, &node.selection);
+                        }
                         let mut root = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
                         merge(&mut root, data);
                     }
@@ -182,7 +185,12 @@ async fn run_node(
                         .get_mut("data")
                         .and_then(|d| d.get_mut("_entities"))
                         .map(Json::take);
-                    if let Some(Json::Array(items)) = entities {
+                    if let Some(Json::Array(mut items)) = entities {
+                        if has_restores(&node.selection) {
+                            for item in &mut items {
+                                restore(item, &node.selection);
+                            }
+                        }
                         let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
                         for (item, addrs) in items.into_iter().zip(&owners) {
                             if !item.is_object() {

@@ -10,7 +10,7 @@
 //! becomes holes again. Key and required fields travel under internal
 //! aliases ([`internal_alias`]) so they never collide with the client's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use async_graphql::parser::types::Type;
@@ -74,6 +74,9 @@ pub(crate) enum Out {
         name: String,
         args: Vec<(String, Json, Type)>,
         sub: Vec<Out>,
+        /// The key the answer is read under when `alias` is one the
+        /// planner made up (a key two sibling fragments share).
+        restore: Option<String>,
     },
     Fragment {
         on: String,
@@ -88,6 +91,7 @@ impl Out {
             name: "__typename".to_owned(),
             args: Vec::new(),
             sub: Vec::new(),
+            restore: None,
         }
     }
 
@@ -302,6 +306,7 @@ impl<'a> Planner<'a> {
                         });
                     }
                 }
+                distinct_keys(&mut out);
                 out
             }
             Kind::Leaf | Kind::Input => Vec::new(),
@@ -383,7 +388,8 @@ impl<'a> Planner<'a> {
                 &named,
                 &sel.sub,
                 &child_provided,
-                hops,
+                // A new position: the jumps counted are those at one position.
+                0,
             )
         };
         Out::Field {
@@ -391,6 +397,7 @@ impl<'a> Planner<'a> {
             name: sel.name.clone(),
             args: typed_args(self.sg, ty, sel),
             sub,
+            restore: None,
         }
     }
 
@@ -615,37 +622,37 @@ impl<'a> Planner<'a> {
         let rep_type = self.sg.ty(typename)?;
         let keys: Vec<FieldSet> = rep_type.keys_in(target).map(|k| k.fields.clone()).collect();
         let mut deps = vec![node];
-        let key = match keys.iter().find(|k| self.can_provide(graph, ty, k)) {
-            Some(k) => {
-                self.add_internal(graph, node, path, ty, k, out, hops);
-                k.clone()
-            }
-            None => {
-                // The key comes from another subgraph first.
-                let Some(k) = keys.first() else {
-                    self.errors.push(format!(
-                        "`{typename}` has no resolvable key in {}",
-                        self.sg.graphs[target].name
-                    ));
-                    return None;
-                };
-                let internal: Vec<Sel> = k.iter().map(as_internal).collect();
-                let made = self.holes(graph, node, path, ty, internal, out, hops + 1);
-                if made.is_empty() {
-                    self.errors.push(format!(
-                        "no subgraph provides the key `{}` of `{typename}` at `{}`",
-                        k.iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        path.join(".")
-                    ));
-                    return None;
-                }
-                deps.extend(made);
-                k.clone()
-            }
+        // A key `graph` answers whole, else the one it answers most of.
+        let key = keys
+            .iter()
+            .find(|k| self.can_provide(graph, ty, k))
+            .or_else(|| {
+                keys.iter().max_by_key(|k| {
+                    k.iter()
+                        .filter(|s| self.sg.resolves(graph, ty, &s.name))
+                        .count()
+                })
+            })
+            .cloned();
+        let Some(key) = key else {
+            self.errors.push(format!(
+                "`{typename}` has no resolvable key in {}",
+                self.sg.graphs[target].name
+            ));
+            return None;
         };
+        let Some(made) = self.supply(graph, node, path, ty, &key, out, hops) else {
+            self.errors.push(format!(
+                "no subgraph provides the key `{}` of `{typename}` at `{}`",
+                key.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                path.join(".")
+            ));
+            return None;
+        };
+        deps.extend(made);
         let mut rep = key;
         for sel in &batch {
             let Some(requires) = self
@@ -655,14 +662,13 @@ impl<'a> Planner<'a> {
             else {
                 continue;
             };
-            let (here, elsewhere): (Vec<Sel>, Vec<Sel>) = requires
-                .iter()
-                .cloned()
-                .partition(|r| self.can_provide(graph, ty, std::slice::from_ref(r)));
-            self.add_internal(graph, node, path, ty, &here, out, hops);
-            if !elsewhere.is_empty() {
-                let internal: Vec<Sel> = elsewhere.iter().map(as_internal).collect();
-                deps.extend(self.holes(graph, node, path, ty, internal, out, hops + 1));
+            match self.supply(graph, node, path, ty, &requires, out, hops) {
+                Some(made) => deps.extend(made),
+                None => self.errors.push(format!(
+                    "no subgraph provides what `{typename}.{}` requires at `{}`",
+                    sel.name,
+                    path.join(".")
+                )),
             }
             for r in requires {
                 if !rep.contains(&r) {
@@ -670,6 +676,8 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        deps.sort_unstable();
+        deps.dedup();
         let id = self.push(
             target,
             deps,
@@ -687,6 +695,39 @@ impl<'a> Planner<'a> {
             sub,
         }];
         Some(id)
+    }
+
+    /// Makes the fields `set` (a key, or what a field requires) present on
+    /// the objects of type `ty` at `path`: fetched by `graph` (in `node`)
+    /// under internal aliases where it resolves them, with whatever it
+    /// cannot answer below them planned as entity jumps, and the rest
+    /// fetched by entity jumps. Returns the nodes a representation made of
+    /// them waits for; `None` when some field cannot be had.
+    #[allow(clippy::too_many_arguments)]
+    fn supply(
+        &mut self,
+        graph: GraphId,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        set: &[Sel],
+        out: &mut Vec<Out>,
+        hops: usize,
+    ) -> Option<Vec<usize>> {
+        let before = self.nodes.len();
+        let (here, elsewhere): (Vec<Sel>, Vec<Sel>) = set
+            .iter()
+            .cloned()
+            .partition(|s| s.is_typename() || self.sg.resolves(graph, ty, &s.name));
+        self.add_internal(graph, node, path, ty, &here, out, hops);
+        if !elsewhere.is_empty() {
+            let internal: Vec<Sel> = elsewhere.iter().map(as_internal).collect();
+            let made = self.holes(graph, node, path, ty, internal, out, hops + 1);
+            if made.is_empty() {
+                return None;
+            }
+        }
+        Some((before..self.nodes.len()).collect())
     }
 
     /// Whether `graph` resolves every field of `set` on `ty`.
@@ -745,7 +786,7 @@ impl<'a> Planner<'a> {
             let plain = s.args.is_empty() && s.sub.is_empty();
             if plain
                 && out.iter().any(|o| {
-                    matches!(o, Out::Field { alias: None, name, args, sub }
+                    matches!(o, Out::Field { alias: None, name, args, sub, .. }
                         if *name == s.name && args.is_empty() && sub.is_empty())
                 })
             {
@@ -758,6 +799,94 @@ impl<'a> Planner<'a> {
             let field = self.field(graph, node, path, ty, &internal, &[], hops);
             out.push(field);
         }
+    }
+}
+
+/// A response key that two sibling fragments share may name fields of
+/// different types in the subgraph (`ID` in one type, `ID!` in another),
+/// which the subgraph's validation refuses: each gets an alias of its own,
+/// and the answer is moved back under the key when it arrives.
+fn distinct_keys(set: &mut [Out]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for item in set.iter() {
+        if let Out::Fragment { sub, .. } = item {
+            for f in sub {
+                if let Some(k) = f.key()
+                    && k != "__typename"
+                {
+                    *seen.entry(k.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+    for item in set.iter_mut() {
+        if let Out::Fragment { on, sub } = item {
+            for f in sub.iter_mut() {
+                if let Out::Field {
+                    alias,
+                    name,
+                    restore,
+                    ..
+                } = f
+                {
+                    let key = alias.clone().unwrap_or_else(|| name.clone());
+                    if seen.get(&key).copied().unwrap_or(0) > 1 {
+                        *alias = Some(format!("tributary_{on}_{key}"));
+                        *restore = Some(key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether answers to `set` carry made-up aliases to move back.
+pub(crate) fn has_restores(set: &[Out]) -> bool {
+    set.iter().any(|o| match o {
+        Out::Field { restore, sub, .. } => restore.is_some() || has_restores(sub),
+        Out::Fragment { sub, .. } => has_restores(sub),
+    })
+}
+
+/// Moves answers under made-up aliases back under their keys.
+pub(crate) fn restore(value: &mut Json, set: &[Out]) {
+    match value {
+        Json::Array(items) => {
+            for item in items {
+                restore(item, set);
+            }
+        }
+        Json::Object(_) => {
+            for out in set {
+                match out {
+                    Out::Fragment { sub, .. } => restore(value, sub),
+                    Out::Field {
+                        alias,
+                        name,
+                        sub,
+                        restore: back,
+                        ..
+                    } => {
+                        let Json::Object(map) = value else { return };
+                        let key = alias.as_deref().unwrap_or(name);
+                        match back {
+                            Some(original) => {
+                                if let Some(mut v) = map.remove(key) {
+                                    restore(&mut v, sub);
+                                    map.insert(original.clone(), v);
+                                }
+                            }
+                            None => {
+                                if let Some(v) = map.get_mut(key) {
+                                    restore(v, sub);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -847,6 +976,7 @@ fn print_set(set: &[Out], out: &mut String, vars: &mut Vec<(String, Type, Json)>
                 name,
                 args,
                 sub,
+                ..
             } => {
                 if let Some(a) = alias {
                     let _ = write!(out, "{a}:");

@@ -53,7 +53,8 @@ pub fn build(
             }
             TypeDef::Interface(object) => {
                 let ty = output_type(Interface::new(name), object, |fname, fdef| {
-                    Ok(InterfaceField::new(fname, type_ref(&fdef.ty)))
+                    let ty = crate::exec::registry::engine_type(config, name, fname, &fdef.ty);
+                    Ok(InterfaceField::new(fname, type_ref(&ty)))
                 })?;
                 builder.register(ty)
             }
