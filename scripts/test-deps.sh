@@ -2,7 +2,9 @@
 # Installs what tributary's test suite needs on a fresh Debian 12 machine (run as
 # root). Idempotent and quiet when everything is already there. Uses only Debian's
 # package archive and the npm registry.
-#   - chromium (headless GraphiQL test), redis-server (cache tests), wrk (load tests)
+#   - chromium (headless GraphiQL test), redis-server (cache tests), wrk (load tests),
+#     lsof and jq (the federation audit, scripts/federation-audit.sh, which installs its
+#     own Node.js 22 and npm packages)
 #   - tests/js/node_modules from tests/js/package-lock.json (graphql-http audit,
 #     playwright-core, GraphiQL/React assets)
 #   - benches/federation/node_modules from its package-lock.json (supergraph
@@ -27,7 +29,7 @@ quietly() {
 }
 
 # Debian packages, by the binary that each provides.
-declare -A packages=([chromium]=/usr/bin/chromium [redis-server]=redis-server [wrk]=wrk)
+declare -A packages=([chromium]=/usr/bin/chromium [redis-server]=redis-server [wrk]=wrk [lsof]=lsof [jq]=jq)
 missing=()
 for pkg in "${!packages[@]}"; do
     command -v "${packages[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")

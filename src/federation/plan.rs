@@ -130,6 +130,9 @@ pub(crate) struct Planner<'a> {
     sg: &'a Supergraph,
     nodes: Vec<Node>,
     errors: Vec<String>,
+    /// (entity node, field): a `@requires` field its representation
+    /// carries the required fields of.
+    satisfied: HashSet<(usize, String)>,
 }
 
 impl<'a> Planner<'a> {
@@ -150,6 +153,7 @@ impl<'a> Planner<'a> {
             sg,
             nodes: Vec::new(),
             errors: Vec::new(),
+            satisfied: HashSet::new(),
         };
         for sel in sels {
             if sel.is_typename() || sel.name.starts_with("__") {
@@ -328,8 +332,20 @@ impl<'a> Planner<'a> {
     ) -> Vec<Out> {
         let mut out = vec![Out::typename()];
         let mut holes = Vec::new();
+        let mut own_requires = Vec::new();
         for sel in merge_by_key(sels) {
             if sel.is_typename() {
+                continue;
+            }
+            // A field of this subgraph that `@requires` fields: only an
+            // entity call with them in the representation answers it.
+            if self
+                .sg
+                .join(graph, ty, &sel.name)
+                .is_some_and(|j| j.requires.is_some())
+                && !self.satisfied.contains(&(node, sel.name.clone()))
+            {
+                own_requires.push(sel.unconditioned());
                 continue;
             }
             let provided_here: Vec<&Sel> = provided
@@ -347,6 +363,9 @@ impl<'a> Planner<'a> {
         }
         if !holes.is_empty() {
             self.holes(graph, node, path, ty, holes, &mut out, hops);
+        }
+        if !own_requires.is_empty() {
+            self.entity_jump(graph, node, path, ty, graph, ty, own_requires, &mut out, hops + 1);
         }
         out
     }
@@ -689,6 +708,9 @@ impl<'a> Planner<'a> {
             },
             false,
         );
+        for sel in &batch {
+            self.satisfied.insert((id, sel.name.clone()));
+        }
         let sub = self.object_set(target, id, path, typename, &batch, &[], hops + 1);
         self.nodes[id].selection = vec![Out::Fragment {
             on: typename.to_owned(),
