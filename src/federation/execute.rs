@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::Subgraphs;
 use super::plan::{Node, NodeKind, Step, applies, has_restores, internal_alias, restore};
 use super::selection::Sel;
-use super::supergraph::Supergraph;
+use super::supergraph::{Kind, Supergraph};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::telemetry::otel::{self, SPAN_TARGET};
@@ -192,9 +192,16 @@ async fn run_node(
                             }
                         }
                         let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
-                        for (item, addrs) in items.into_iter().zip(&owners) {
-                            if !item.is_object() {
+                        for (mut item, addrs) in items.into_iter().zip(&owners) {
+                            let Json::Object(fields) = &mut item else {
                                 continue;
+                            };
+                            // An interface object answers with the interface's
+                            // name: the concrete type known already stays.
+                            if let Some(Json::String(t)) = fields.get("__typename")
+                                && sg.kind(t) != Kind::Object
+                            {
+                                fields.remove("__typename");
                             }
                             for addr in addrs {
                                 if let Some(target) = locate(&mut data, addr) {
