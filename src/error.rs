@@ -18,6 +18,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// The upstream's circuit breaker is open: the call was not made.
     UpstreamCircuitOpen,
+    /// A GraphQL upstream (a subgraph) answered with an error for the field.
+    UpstreamGraphqlError,
     /// The upstream's concurrency cap was full for longer than its queue timeout.
     UpstreamOverloaded,
     /// The upstream answered 2xx with a body we cannot use: not JSON, too big,
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ErrorCode::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
             ErrorCode::UpstreamCircuitOpen => "UPSTREAM_CIRCUIT_OPEN",
+            ErrorCode::UpstreamGraphqlError => "UPSTREAM_GRAPHQL_ERROR",
             ErrorCode::UpstreamOverloaded => "UPSTREAM_OVERLOADED",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::BadRequest => "BAD_REQUEST",
@@ -81,7 +84,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UpstreamHttpError
             | ErrorCode::UpstreamUnavailable
-            | ErrorCode::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
+            | ErrorCode::UpstreamBadResponse
+            | ErrorCode::UpstreamGraphqlError => StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamCircuitOpen | ErrorCode::UpstreamOverloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -175,6 +175,15 @@ impl<'a> Walk<'a> {
 /// What a binding's templates read of the parent object.
 fn parent_inputs(binding: &RestBinding) -> Mask {
     let mut reads = Mask::none();
+    for path in parent_paths(binding) {
+        reads.union(Mask::at(path, Mask::All));
+    }
+    reads
+}
+
+/// The paths into its parent's JSON that `binding`'s requests read
+/// (`{$parent.id}`).
+pub(crate) fn parent_paths(binding: &RestBinding) -> Vec<&[String]> {
     let templates = binding
         .path
         .iter()
@@ -187,12 +196,11 @@ fn parent_inputs(binding: &RestBinding) -> Mask {
     if let Some(batch) = &binding.batch {
         exprs.push(&batch.input);
     }
-    for expr in exprs {
-        if expr.source == Source::Parent {
-            reads.union(Mask::at(&expr.path, Mask::All));
-        }
-    }
-    reads
+    exprs
+        .into_iter()
+        .filter(|e| e.source == Source::Parent)
+        .map(|e| e.path.as_slice())
+        .collect()
 }
 
 #[cfg(test)]

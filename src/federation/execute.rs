@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::{ErrorExtensionValues, PathSegment, ServerError};
+use async_graphql::{PathSegment, ServerError};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
@@ -31,10 +31,17 @@ enum Addr {
     Index(usize),
 }
 
+/// The key of a failure marker: `{"__tributary_failed": N}` stands where a
+/// failed fetch or a subgraph error left a field without a value; N indexes
+/// [`Assembly::failure`].
+pub(crate) const FAILED: &str = "__tributary_failed";
+
 /// The response tree being assembled, and the errors met on the way.
 pub(crate) struct Assembly {
     pub(crate) data: Mutex<Json>,
+    /// Errors with no field to stand in for (reported as they are).
     pub(crate) errors: Mutex<Vec<ServerError>>,
+    failures: Mutex<Vec<FieldError>>,
 }
 
 impl Assembly {
@@ -42,7 +49,40 @@ impl Assembly {
         Assembly {
             data: Mutex::new(Json::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
         }
+    }
+
+    pub(crate) fn failure(&self, index: usize) -> Option<FieldError> {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(index)
+            .cloned()
+    }
+
+    /// A marker standing for `error`.
+    fn marker(&self, error: FieldError) -> Json {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.push(error);
+        let mut map = Map::new();
+        map.insert(FAILED.to_owned(), Json::from(failures.len() - 1));
+        Json::Object(map)
+    }
+
+    /// Puts `error` at `path` when the answer has no value there (a field
+    /// of an object, not an internal one); else reports it as it is.
+    fn place(&self, data: &mut Json, path: &[PathSegment], error: FieldError) {
+        if let [parent @ .., PathSegment::Field(key)] = path
+            && !key.starts_with("tributary_")
+            && let Some(Json::Object(object)) = locate_path(data, parent)
+            && object.get(key).is_none_or(Json::is_null)
+        {
+            let marker = self.marker(error);
+            object.insert(key.clone(), marker);
+            return;
+        }
+        self.error(placed(error, path.to_vec()));
     }
 
     fn error(&self, error: ServerError) {
@@ -98,30 +138,30 @@ async fn run_node(
     assembly: &Assembly,
 ) -> Option<usize> {
     let sg = &subgraphs.supergraph;
+    let upstream = subgraphs.graphs[node.graph].upstream.name().to_owned();
     match &node.kind {
         NodeKind::Root => {
             let variables = node.variables.clone();
             let (answer, call) =
                 send(subgraphs, state, node, index, variables, parent, None, "").await;
+            let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
             match answer {
                 Ok(mut body) => {
-                    if let Some(mut data) = body.get_mut("data").map(Json::take)
-                        && data.is_object()
+                    if let Some(mut answer) = body.get_mut("data").map(Json::take)
+                        && answer.is_object()
                     {
                         if has_restores(&node.selection) {
-                            restore(&mut data, &node.selection);
+                            restore(&mut answer, &node.selection);
                         }
-                        let mut root = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
-                        merge(&mut root, data);
+                        merge(&mut data, answer);
                     }
-                    for e in subgraph_errors(sg, node, &body, &|path| path.to_vec()) {
-                        assembly.error(e);
+                    for (path, error) in subgraph_errors(&body, &upstream) {
+                        assembly.place(&mut data, &path, error);
                     }
                 }
                 Err(e) => {
-                    let keys = root_keys(node);
-                    for key in keys {
-                        assembly.error(placed(e.clone(), vec![PathSegment::Field(key)]));
+                    for key in owned_keys(&node.selection) {
+                        assembly.place(&mut data, &[PathSegment::Field(key)], e.clone());
                     }
                 }
             }
@@ -179,6 +219,7 @@ async fn run_node(
                 &at,
             )
             .await;
+            let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
             match answer {
                 Ok(mut body) => {
                     let entities = body
@@ -191,7 +232,6 @@ async fn run_node(
                                 restore(item, &node.selection);
                             }
                         }
-                        let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
                         for (mut item, addrs) in items.into_iter().zip(&owners) {
                             let Json::Object(fields) = &mut item else {
                                 continue;
@@ -210,36 +250,35 @@ async fn run_node(
                             }
                         }
                     }
-                    let rebase = |p: &[PathSegment]| match p {
-                        [PathSegment::Field(f), PathSegment::Index(i), rest @ ..]
-                            if f == "_entities" =>
-                        {
-                            let mut out = owners
-                                .get(*i)
-                                .and_then(|a| a.first())
-                                .map(|a| to_path(a))
-                                .unwrap_or_default();
-                            out.extend(rest.iter().cloned());
-                            out
+                    for (path, error) in subgraph_errors(&body, &upstream) {
+                        match path.as_slice() {
+                            [PathSegment::Field(f), PathSegment::Index(i), rest @ ..]
+                                if f == "_entities" =>
+                            {
+                                for addr in owners.get(*i).into_iter().flatten() {
+                                    let mut at = to_path(addr);
+                                    at.extend(rest.iter().cloned());
+                                    assembly.place(&mut data, &at, error.clone());
+                                }
+                            }
+                            _ => {
+                                // No path into the answer: every field the
+                                // call was for stands for it.
+                                for addrs in &owners {
+                                    for addr in addrs {
+                                        mark_owned(assembly, &mut data, node, addr, &error);
+                                    }
+                                }
+                            }
                         }
-                        _ => owners
-                            .first()
-                            .and_then(|a| a.first())
-                            .map(|a| to_path(a))
-                            .unwrap_or_default(),
-                    };
-                    for e in subgraph_errors(sg, node, &body, &rebase) {
-                        assembly.error(e);
                     }
                 }
                 Err(e) => {
-                    // One error, at the first object the call was for.
-                    let path = owners
-                        .first()
-                        .and_then(|a| a.first())
-                        .map(|a| to_path(a))
-                        .unwrap_or_default();
-                    assembly.error(placed(e, path));
+                    for addrs in &owners {
+                        for addr in addrs {
+                            mark_owned(assembly, &mut data, node, addr, &e);
+                        }
+                    }
                 }
             }
             call.or(parent)
@@ -247,16 +286,52 @@ async fn run_node(
     }
 }
 
-fn root_keys(node: &Node) -> Vec<String> {
-    node.selection
-        .iter()
-        .filter_map(|o| match o {
-            super::plan::Out::Field { alias, name, .. } if name != "__typename" => {
-                Some(alias.clone().unwrap_or_else(|| name.clone()))
+/// Marks every field `node` was to answer on the object at `addr` as
+/// failed with `error` (where it has no value).
+fn mark_owned(
+    assembly: &Assembly,
+    data: &mut Json,
+    node: &Node,
+    addr: &[Addr],
+    error: &FieldError,
+) {
+    let base = to_path(addr);
+    for key in owned_keys(&node.selection) {
+        let mut at = base.clone();
+        at.push(PathSegment::Field(key));
+        assembly.place(data, &at, error.clone());
+    }
+}
+
+/// The client-visible keys a selection answers at its top (through its
+/// fragments), without `__typename` and internal fields.
+fn owned_keys(selection: &[super::plan::Out]) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in selection {
+        match o {
+            super::plan::Out::Field {
+                alias,
+                name,
+                restore,
+                ..
+            } => {
+                let key = restore
+                    .clone()
+                    .unwrap_or_else(|| alias.clone().unwrap_or_else(|| name.clone()));
+                if name != "__typename" && !key.starts_with("tributary_") && !out.contains(&key) {
+                    out.push(key);
+                }
             }
-            _ => None,
-        })
-        .collect()
+            super::plan::Out::Fragment { sub, .. } => {
+                for key in owned_keys(sub) {
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn placed(e: FieldError, path: Vec<PathSegment>) -> ServerError {
@@ -420,19 +495,13 @@ async fn send(
     (answer, Some(id))
 }
 
-/// The subgraph's `errors`, with client paths (`rebase`), marked with the
-/// subgraph's name; internals (`extensions.exception`, stack traces) dropped.
-fn subgraph_errors(
-    sg: &Supergraph,
-    node: &Node,
-    body: &Json,
-    rebase: &dyn Fn(&[PathSegment]) -> Vec<PathSegment>,
-) -> Vec<ServerError> {
-    let _ = sg;
+/// The subgraph's `errors` as field errors of the upstream, each with its
+/// path in the subgraph's response. Only the message travels: extensions
+/// (stack traces, internals) stay in the subgraph.
+fn subgraph_errors(body: &Json, upstream: &str) -> Vec<(Vec<PathSegment>, FieldError)> {
     let Some(Json::Array(errors)) = body.get("errors") else {
         return Vec::new();
     };
-    let _ = node;
     errors
         .iter()
         .map(|e| {
@@ -455,21 +524,10 @@ fn subgraph_errors(
                     .collect(),
                 _ => Vec::new(),
             };
-            let mut extensions = ErrorExtensionValues::default();
-            let code = e
-                .get("extensions")
-                .and_then(|x| x.get("code"))
-                .and_then(Json::as_str)
-                .unwrap_or("SUBGRAPH_ERROR");
-            extensions.set("code", code);
-            let mut error = ServerError::new(message, None);
-            error.path = if path.is_empty() {
-                Vec::new()
-            } else {
-                rebase(&path)
-            };
-            error.extensions = Some(extensions);
-            error
+            (
+                path,
+                FieldError::new(ErrorCode::UpstreamGraphqlError, message).upstream(upstream),
+            )
         })
         .collect()
 }
@@ -501,6 +559,18 @@ fn collect<'a>(
         },
         _ => {}
     }
+}
+
+fn locate_path<'a>(value: &'a mut Json, path: &[PathSegment]) -> Option<&'a mut Json> {
+    let mut at = value;
+    for step in path {
+        at = match (step, at) {
+            (PathSegment::Field(k), Json::Object(map)) => map.get_mut(k)?,
+            (PathSegment::Index(i), Json::Array(items)) => items.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(at)
 }
 
 fn locate<'a>(value: &'a mut Json, addr: &[Addr]) -> Option<&'a mut Json> {

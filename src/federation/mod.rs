@@ -176,6 +176,31 @@ pub fn load(
             }
         }
     })?;
+    let mut sg = sg;
+    for (name, def) in &config.types {
+        let (config::TypeDef::Object(object) | config::TypeDef::Interface(object)) = def else {
+            continue;
+        };
+        if !sg.types.contains_key(name) {
+            continue;
+        }
+        for (fname, field) in &object.fields {
+            let reads: Vec<Vec<String>> = match &field.source {
+                config::FieldSource::Rest(binding) => {
+                    crate::exec::projection::parent_paths(binding)
+                        .into_iter()
+                        .map(<[String]>::to_vec)
+                        .collect()
+                }
+                config::FieldSource::Parent(path) => vec![path.clone()],
+                _ => continue,
+            };
+            sg.overlay
+                .entry(name.clone())
+                .or_default()
+                .insert(fname.clone(), reads);
+        }
+    }
     config.federation = Some(Arc::new(sg));
     Ok(config)
 }
@@ -349,6 +374,19 @@ pub fn explain(
     Ok(out)
 }
 
+/// The error a failed part of the assembled answer stands for: a fetch that
+/// failed, or a subgraph's error at that path. The field's resolver reports
+/// it, so `@onError` and null propagation apply to exactly the fields the
+/// failed fetch owned.
+pub(crate) fn failure(state: &RequestState, value: &Json) -> Option<FieldError> {
+    let Json::Object(map) = value else {
+        return None;
+    };
+    let index = map.get(execute::FAILED)?.as_u64()?;
+    let request = state.federation.as_ref()?;
+    request.assembly.failure(usize::try_from(index).ok()?)
+}
+
 /// One request's federated execution: planned on first use, run step by
 /// step as the engine asks for root fields (a mutation's in order).
 pub(crate) struct Request {
@@ -357,13 +395,13 @@ pub(crate) struct Request {
     operation_name: Option<String>,
     variables: Map<String, Json>,
     progress: tokio::sync::Mutex<Progress>,
+    assembly: Arc<Assembly>,
 }
 
 #[derive(Default)]
 struct Progress {
     plan: Option<Result<Vec<Arc<Step>>, FieldError>>,
     next: usize,
-    assembly: Option<Arc<Assembly>>,
     snapshot: Option<Arc<Json>>,
 }
 
@@ -380,6 +418,7 @@ impl Request {
             operation_name,
             variables,
             progress: tokio::sync::Mutex::new(Progress::default()),
+            assembly: Arc::new(Assembly::new()),
         }
     }
 
@@ -410,16 +449,13 @@ impl Request {
                     plan.steps.into_iter().map(Arc::new).collect()
                 });
             progress.plan = Some(planned);
-            progress.assembly = Some(Arc::new(Assembly::new()));
         }
         let steps = match &progress.plan {
             Some(Ok(steps)) => steps.clone(),
             Some(Err(e)) => return Err(e.clone()),
             None => Vec::new(),
         };
-        let Some(assembly) = progress.assembly.clone() else {
-            return Err(FieldError::new(ErrorCode::InternalError, "no assembly"));
-        };
+        let assembly = self.assembly.clone();
         let wanted = steps
             .iter()
             .position(|s| s.keys.iter().any(|k| k == key))

@@ -333,7 +333,25 @@ impl<'a> Planner<'a> {
         let mut out = vec![Out::typename()];
         let mut holes = Vec::new();
         let mut own_requires = Vec::new();
-        for sel in merge_by_key(sels) {
+        // Overlay fields are the REST side's: fetch what they read of
+        // their parent instead (by field name, as bindings read it).
+        let mut sels = sels.to_vec();
+        let mut reads: Vec<Sel> = Vec::new();
+        sels.retain(|s| match self.sg.overlay_field(ty, &s.name) {
+            Some(paths) => {
+                for path in paths {
+                    add_read(&mut reads, path);
+                }
+                false
+            }
+            None => true,
+        });
+        for r in reads {
+            if !sels.iter().any(|s| s.key == r.key && s.name == r.name) {
+                sels.push(r);
+            }
+        }
+        for sel in merge_by_key(&sels) {
             if sel.is_typename() {
                 continue;
             }
@@ -355,7 +373,7 @@ impl<'a> Planner<'a> {
             let via_provides =
                 !provided_here.is_empty() && self.sg.join(graph, ty, &sel.name).is_some();
             if self.sg.resolves(graph, ty, &sel.name) || via_provides {
-                let field = self.field(graph, node, path, ty, &sel, &provided_here, hops);
+                let field = self.field(graph, node, path, ty, &sel, &provided_here);
                 out.push(field);
             } else {
                 holes.push(sel.unconditioned());
@@ -365,7 +383,17 @@ impl<'a> Planner<'a> {
             self.holes(graph, node, path, ty, holes, &mut out, hops);
         }
         if !own_requires.is_empty() {
-            self.entity_jump(graph, node, path, ty, graph, ty, own_requires, &mut out, hops + 1);
+            self.entity_jump(
+                graph,
+                node,
+                path,
+                ty,
+                graph,
+                ty,
+                own_requires,
+                &mut out,
+                hops + 1,
+            );
         }
         out
     }
@@ -380,7 +408,6 @@ impl<'a> Planner<'a> {
         ty: &str,
         sel: &Sel,
         provided_here: &[&Sel],
-        hops: usize,
     ) -> Out {
         let def = self.sg.field(ty, &sel.name);
         let named = def.map(|f| f.named.clone()).unwrap_or_default();
@@ -442,7 +469,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if sel.on.is_empty() && self.sg.resolves(graph, ty, &sel.name) {
-                out.push(self.field(graph, node, path, ty, &sel, &[], hops));
+                out.push(self.field(graph, node, path, ty, &sel, &[]));
             } else if sel.on.is_empty()
                 && self
                     .interface_graphs(ty, &sel.name)
@@ -485,7 +512,7 @@ impl<'a> Planner<'a> {
             ));
             return out;
         };
-        self.add_internal(graph, node, path, ty, &key, &mut out, hops);
+        self.add_internal(graph, node, path, ty, &key, &mut out);
         let mut types = vec![ty.to_owned()];
         types.extend(self.sg.possible_types(ty).iter().map(|t| (*t).to_owned()));
         let id = self.push(
@@ -741,7 +768,7 @@ impl<'a> Planner<'a> {
             .iter()
             .cloned()
             .partition(|s| s.is_typename() || self.sg.resolves(graph, ty, &s.name));
-        self.add_internal(graph, node, path, ty, &here, out, hops);
+        self.add_internal(graph, node, path, ty, &here, out);
         if !elsewhere.is_empty() {
             let internal: Vec<Sel> = elsewhere.iter().map(as_internal).collect();
             let made = self.holes(graph, node, path, ty, internal, out, hops + 1);
@@ -794,7 +821,6 @@ impl<'a> Planner<'a> {
         ty: &str,
         set: &[Sel],
         out: &mut Vec<Out>,
-        hops: usize,
     ) {
         for s in set {
             if s.is_typename() {
@@ -818,7 +844,7 @@ impl<'a> Planner<'a> {
                 key: alias,
                 ..s.clone()
             };
-            let field = self.field(graph, node, path, ty, &internal, &[], hops);
+            let field = self.field(graph, node, path, ty, &internal, &[]);
             out.push(field);
         }
     }
@@ -910,6 +936,28 @@ pub(crate) fn restore(value: &mut Json, set: &[Out]) {
         }
         _ => {}
     }
+}
+
+/// Adds the field path `path` (read by a binding) to `reads`.
+fn add_read(reads: &mut Vec<Sel>, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let at = match reads.iter().position(|r| r.name == *first) {
+        Some(i) => i,
+        None => {
+            reads.push(Sel {
+                key: first.clone(),
+                name: first.clone(),
+                args: Vec::new(),
+                on: Vec::new(),
+                sub: Vec::new(),
+                pos: None,
+            });
+            reads.len() - 1
+        }
+    };
+    add_read(&mut reads[at].sub, rest);
 }
 
 fn as_internal(s: &Sel) -> Sel {

@@ -114,6 +114,10 @@ pub struct Supergraph {
     pub(crate) mutation_type: Option<String>,
     /// Concrete object types of each abstract type (supergraph-wide).
     pub(crate) possible: HashMap<String, Vec<String>>,
+    /// Fields the overlay adds to supergraph types (bound with `@rest` or
+    /// read with `@from`), with the paths of their parent's JSON they read:
+    /// the planner fetches those, never the fields themselves.
+    pub(crate) overlay: HashMap<String, HashMap<String, Vec<Vec<String>>>>,
 }
 
 /// Whether `text` is a supergraph: its schema links the join spec.
@@ -133,6 +137,11 @@ impl Supergraph {
 
     pub(crate) fn field(&self, ty: &str, field: &str) -> Option<&FedField> {
         self.types.get(ty)?.fields.get(field)
+    }
+
+    /// The parent paths an overlay field of `ty` reads, when it is one.
+    pub(crate) fn overlay_field(&self, ty: &str, field: &str) -> Option<&Vec<Vec<String>>> {
+        self.overlay.get(ty)?.get(field)
     }
 
     pub(crate) fn kind(&self, name: &str) -> Kind {
@@ -340,6 +349,7 @@ impl Supergraph {
                 query_type,
                 mutation_type,
                 possible,
+                overlay: HashMap::new(),
             })
         } else {
             Err(diags)

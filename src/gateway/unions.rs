@@ -217,6 +217,7 @@ impl Walk<'_> {
     }
 
     /// `inline` (on union `on`) below `parent`, as fragments on members.
+    #[allow(clippy::too_many_arguments)]
     fn expand(
         &mut self,
         inline: InlineFragment,

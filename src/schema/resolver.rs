@@ -37,7 +37,11 @@ pub(crate) fn resolver(
                 _ => None,
             }
         {
-            match coerce::leaf(&field, &field.def.ty, json) {
+            let coerced = match federated_failure(&field, &rc, json) {
+                Some(failed) => Err(failed),
+                None => coerce::leaf(&field, &field.def.ty, json),
+            };
+            match coerced {
                 Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
                 Err(e) => {
                     let result = on_error(&field, &rc, e);
@@ -52,6 +56,20 @@ pub(crate) fn resolver(
             }
         })
     }
+}
+
+/// The failure a supergraph field's value stands for (a failed fetch or a
+/// subgraph's error at its path).
+fn federated_failure(
+    field: &CompiledField,
+    rc: &ResolverContext<'_>,
+    json: &Value,
+) -> Option<FieldError> {
+    if !matches!(field.def.source, FieldSource::Federated) || !json.is_object() {
+        return None;
+    }
+    let state = rc.ctx.data::<Arc<RequestState>>().ok()?;
+    crate::federation::failure(state, json)
 }
 
 /// Applies the field's `@onError` policy to its failure.
@@ -127,6 +145,12 @@ async fn resolve<'a>(
         _ => None,
     };
     let parent_json = parent.map(|p| &p.0.json).or(federated_root.as_ref());
+    if let Some(json) = parent_json
+        && let Some(failed) =
+            federated_failure(field, rc, json.get().get(key).unwrap_or(&Value::Null))
+    {
+        return Err(failed);
+    }
     let resolved = match parent.and_then(|p| p.0.child(key)) {
         Some(slot) => slot.get().await?,
         None => {

@@ -129,9 +129,11 @@ fn merge_extensions(
             continue;
         };
         match (&mut base.node.kind, &ext.node.kind) {
-            (TypeKind::Object(b), TypeKind::Object(e)) => b.fields.extend(e.fields.iter().cloned()),
+            (TypeKind::Object(b), TypeKind::Object(e)) => {
+                extend_fields(name, &mut b.fields, &e.fields, diags)
+            }
             (TypeKind::Interface(b), TypeKind::Interface(e)) => {
-                b.fields.extend(e.fields.iter().cloned())
+                extend_fields(name, &mut b.fields, &e.fields, diags)
             }
             _ => diags.push(Diagnostic {
                 pos: ext.pos,
@@ -142,6 +144,35 @@ fn merge_extensions(
         }
     }
     out
+}
+
+/// Adds `extra` to `fields`. A field the type has already may be declared
+/// again with the same type to give it directives (`@onError`, `@cache`).
+fn extend_fields(
+    ty: &str,
+    fields: &mut Vec<Positioned<FieldDefinition>>,
+    extra: &[Positioned<FieldDefinition>],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for field in extra {
+        match fields
+            .iter_mut()
+            .find(|f| f.node.name.node == field.node.name.node)
+        {
+            Some(existing) if existing.node.ty.node == field.node.ty.node => existing
+                .node
+                .directives
+                .extend(field.node.directives.iter().cloned()),
+            Some(existing) => diags.push(Diagnostic {
+                pos: field.pos,
+                message: format!(
+                    "`{ty}.{}` is `{}` in the supergraph; declared again, it must keep that type (it only adds directives)",
+                    field.node.name.node, existing.node.ty.node
+                ),
+            }),
+            None => fields.push(field.clone()),
+        }
+    }
 }
 
 /// pest's syntax errors span several lines (` --> 2:8`, the source line, a
