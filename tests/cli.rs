@@ -69,6 +69,11 @@ fn graphql_files(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries {
         let path = entry.expect("directory entry reads").path();
+        // The federation example: subgraph SDL (for the subgraphs, not the
+        // gateway) and an overlay, checked with its supergraph below.
+        if path.ends_with("schema/federation") {
+            continue;
+        }
         if path.is_dir() {
             graphql_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "graphql") {
@@ -103,6 +108,24 @@ fn check_accepts_every_schema_in_the_repository() {
             stdout.contains(&format!("{}: ok", file.display())),
             "{} not reported ok:\n{stdout}",
             file.display()
+        );
+    }
+
+    // The supergraph, alone and with its overlay.
+    let supergraph = root.join("schema/federation/supergraph.graphql");
+    let overlay = root.join("schema/federation/overlay.graphql");
+    for args in [vec![], vec!["--overlay".as_ref(), overlay.as_os_str()]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("check")
+            .arg(&supergraph)
+            .args(&args)
+            .output()
+            .expect("tributary runs");
+        assert!(
+            output.status.success(),
+            "tributary check {} {args:?} failed:\n{}",
+            supergraph.display(),
+            String::from_utf8_lossy(&output.stderr)
         );
     }
 }

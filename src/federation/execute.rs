@@ -172,6 +172,7 @@ async fn run_node(
             types,
             typename,
             rep,
+            key_len,
         } => {
             // Collect the objects and their representations.
             let (reps, owners) = {
@@ -190,6 +191,13 @@ async fn run_node(
                     let mut r = Map::new();
                     r.insert("__typename".to_owned(), Json::String(typename.clone()));
                     pick(sg, object, rep, &mut r);
+                    // No entity has a null key: the object is left as it is.
+                    if rep[..(*key_len).min(rep.len())]
+                        .iter()
+                        .any(|k| r.get(&k.name).is_none_or(Json::is_null))
+                    {
+                        continue;
+                    }
                     let r = Json::Object(r);
                     match reps.iter().position(|x| *x == r) {
                         Some(i) => owners[i].push(addr),

@@ -63,6 +63,9 @@ pub(crate) enum NodeKind {
         types: Vec<String>,
         typename: String,
         rep: FieldSet,
+        /// How many of `rep`'s fields (its first) are the key: an object
+        /// whose key has a null is not sent.
+        key_len: usize,
     },
 }
 
@@ -410,7 +413,14 @@ impl<'a> Planner<'a> {
         provided_here: &[&Sel],
     ) -> Out {
         let def = self.sg.field(ty, &sel.name);
-        let named = def.map(|f| f.named.clone()).unwrap_or_default();
+        // The subgraph's own type for the field, where it is narrower.
+        let named = self
+            .sg
+            .join(graph, ty, &sel.name)
+            .and_then(|j| j.named.clone())
+            .filter(|n| self.sg.ty(n).is_some())
+            .or_else(|| def.map(|f| f.named.clone()))
+            .unwrap_or_default();
         let mut child_provided: Vec<Sel> = provided_here
             .iter()
             .flat_map(|p| p.sub.iter().cloned())
@@ -522,6 +532,7 @@ impl<'a> Planner<'a> {
                 path: path.to_vec(),
                 types,
                 typename: ty.to_owned(),
+                key_len: key.len(),
                 rep: key,
             },
             false,
@@ -665,6 +676,41 @@ impl<'a> Planner<'a> {
         out: &mut Vec<Out>,
         hops: usize,
     ) -> Option<usize> {
+        // Fields requiring one field with different arguments
+        // (`price(currency: "USD")`, `price(currency: "EUR")`) cannot share a
+        // representation: each such group is a call of its own.
+        let requires_of = |s: &Sel| {
+            self.sg
+                .join(target, typename, &s.name)
+                .and_then(|j| j.requires.clone())
+                .unwrap_or_default()
+        };
+        let mut groups: Vec<(Vec<Sel>, Vec<Sel>)> = Vec::new();
+        for sel in batch {
+            let needs = requires_of(&sel);
+            let fits = |reqs: &[Sel]| {
+                needs
+                    .iter()
+                    .all(|n| reqs.iter().all(|r| r.name != n.name || r == n))
+            };
+            match groups.iter_mut().find(|(_, reqs)| fits(reqs)) {
+                Some((sels, reqs)) => {
+                    sels.push(sel);
+                    reqs.extend(needs);
+                }
+                None => groups.push((vec![sel], needs)),
+            }
+        }
+        if groups.len() > 1 {
+            let mut last = None;
+            for (group, _) in groups {
+                last = self
+                    .entity_jump(graph, node, path, ty, target, typename, group, out, hops)
+                    .or(last);
+            }
+            return last;
+        }
+        let batch: Vec<Sel> = groups.into_iter().flat_map(|(s, _)| s).collect();
         let rep_type = self.sg.ty(typename)?;
         let keys: Vec<FieldSet> = rep_type.keys_in(target).map(|k| k.fields.clone()).collect();
         let mut deps = vec![node];
@@ -699,6 +745,7 @@ impl<'a> Planner<'a> {
             return None;
         };
         deps.extend(made);
+        let key_len = key.len();
         let mut rep = key;
         for sel in &batch {
             let Some(requires) = self
@@ -732,6 +779,7 @@ impl<'a> Planner<'a> {
                 types: vec![ty.to_owned()],
                 typename: typename.to_owned(),
                 rep,
+                key_len,
             },
             false,
         );

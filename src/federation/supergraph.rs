@@ -55,6 +55,9 @@ pub(crate) struct FieldJoin {
     pub(crate) provides: Option<FieldSet>,
     pub(crate) external: bool,
     pub(crate) used_overridden: bool,
+    /// The named type the subgraph gives the field, when it differs from
+    /// the supergraph's (`type: "Book"` for a `ViewerMedia` field).
+    pub(crate) named: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -511,6 +514,12 @@ impl Reader<'_> {
                     provides: self.field_set(d, "provides"),
                     external: bool_arg(&d.node, "external").unwrap_or(false),
                     used_overridden: bool_arg(&d.node, "usedOverridden").unwrap_or(false),
+                    named: string_arg(&d.node, "type").map(|t| {
+                        t.trim_matches(|c: char| {
+                            c == '[' || c == ']' || c == '!' || c.is_whitespace()
+                        })
+                        .to_owned()
+                    }),
                 });
             }
             let ty_ref = f.node.ty.node.clone();
