@@ -444,7 +444,9 @@ impl Request {
                 .map(|plan| {
                     for message in plan.errors {
                         let error = FieldError::new(ErrorCode::InternalError, message);
-                        state.absorb(error.into_graphql().into_server_error(Pos::default()));
+                        let mut error = error.into_graphql().into_server_error(Pos::default());
+                        error.locations.clear();
+                        state.absorb(error);
                     }
                     plan.steps.into_iter().map(Arc::new).collect()
                 });
