@@ -164,7 +164,7 @@ impl RequestState {
         spec: &Arc<CallSpec>,
         request: UpstreamRequest,
     ) -> Result<Fetched, FieldError> {
-        if !request.method.is_safe() {
+        if !request.method.is_safe() && !spec.shared_in_operation {
             self.budget.call()?;
             let mask = self.projections.get(upstream.name());
             return upstream.call(&request, spec, mask.map(|m| &**m)).await;

@@ -436,6 +436,7 @@ async fn send(
             tributary.plan.node = index,
             tributary.representations = representations.and_then(|n| i64::try_from(n).ok()),
             graphql.operation.type = if node.mutation { "mutation" } else { "query" },
+            graphql.operation.name = %node.operation_name,
             tributary.cache = tracing::field::Empty,
         )
     };

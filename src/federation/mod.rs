@@ -247,6 +247,8 @@ impl Subgraphs {
                     cache_ttl: None,
                     keep_last_good: false,
                     path_template: Arc::from("graphql"),
+                    // A query's identical fetches are one; a mutation's never.
+                    shared_in_operation: idempotent,
                 })
             };
             graphs.push(GraphClient {
@@ -278,15 +280,15 @@ pub(crate) fn plan_operation(
     variables: &Map<String, Json>,
 ) -> Result<Plan, String> {
     {
-        let op = match operation_name {
+        let (op_name, op) = match operation_name {
             Some(name) => document
                 .operations
                 .iter()
-                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
-                .map(|(_, op)| op),
-            None => document.operations.iter().next().map(|(_, op)| op),
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+            None => document.operations.iter().next(),
         }
         .ok_or_else(|| "no such operation".to_owned())?;
+        let op_name = op_name.map(|n| n.as_str());
         let norm = Normalizer {
             doc: document,
             variables,
@@ -295,7 +297,8 @@ pub(crate) fn plan_operation(
         let mut sels = Vec::new();
         norm.set(&op.node.selection_set.node, &[], &mut sels, 0)?;
         let mutation = op.node.ty == OperationType::Mutation;
-        Ok(Planner::plan(sg, &sels, mutation))
+        let name = op_name.or(operation_name);
+        Ok(Planner::plan(sg, &sels, mutation, name))
     }
 }
 

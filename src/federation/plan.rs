@@ -49,6 +49,8 @@ pub(crate) struct Node {
     pub(crate) mutation: bool,
     /// The subgraph request, printed once planned.
     pub(crate) document: String,
+    /// Its operation's name.
+    pub(crate) operation_name: String,
     pub(crate) variables: Map<String, Json>,
 }
 
@@ -136,11 +138,35 @@ pub(crate) struct Planner<'a> {
     /// (entity node, field): a `@requires` field its representation
     /// carries the required fields of.
     satisfied: HashSet<(usize, String)>,
+    /// The fields from the root down to the position being planned.
+    trail: Vec<TrailStep>,
+    /// Keys an ancestor's selection must add (depth, type, key): a
+    /// re-entry at that ancestor represents it with them.
+    pending_keys: Vec<(usize, String, FieldSet)>,
+    mutation: bool,
+}
+
+/// One field on the way from the root to a position.
+#[derive(Debug, Clone)]
+struct TrailStep {
+    key: String,
+    name: String,
+    args: Vec<(String, Json, Type)>,
+    /// The object type the field is on, and the subgraph fetching it there.
+    parent_ty: String,
+    graph: GraphId,
+    /// The field's named type.
+    field_ty: String,
 }
 
 impl<'a> Planner<'a> {
     /// Plans the root selection `sels` of an operation.
-    pub(crate) fn plan(sg: &'a Supergraph, sels: &[Sel], mutation: bool) -> Plan {
+    pub(crate) fn plan(
+        sg: &'a Supergraph,
+        sels: &[Sel],
+        mutation: bool,
+        operation_name: Option<&str>,
+    ) -> Plan {
         let root = if mutation {
             sg.mutation_type
                 .clone()
@@ -157,6 +183,9 @@ impl<'a> Planner<'a> {
             nodes: Vec::new(),
             errors: Vec::new(),
             satisfied: HashSet::new(),
+            trail: Vec::new(),
+            pending_keys: Vec::new(),
+            mutation,
         };
         for sel in sels {
             if sel.is_typename() || sel.name.starts_with("__") {
@@ -194,8 +223,18 @@ impl<'a> Planner<'a> {
             step.nodes = std::mem::take(&mut planner.nodes);
             plan.steps.push(step);
         }
+        let mut n = 0;
         for step in &mut plan.steps {
             for node in &mut step.nodes {
+                n += 1;
+                // `Op__subgraph__3`: the client's operation, the subgraph and
+                // the node, so subgraph logs and traces name where it came from.
+                let name = format!(
+                    "{}__{}__{n}",
+                    operation_name.map_or("Anonymous".to_owned(), graphql_name),
+                    graphql_name(&sg.graphs[node.graph].name)
+                );
+                node.operation_name = name;
                 print(sg, node);
             }
         }
@@ -258,6 +297,7 @@ impl<'a> Planner<'a> {
             selection: Vec::new(),
             mutation,
             document: String::new(),
+            operation_name: String::new(),
             variables: Map::new(),
         });
         self.nodes.len() - 1
@@ -333,6 +373,7 @@ impl<'a> Planner<'a> {
         provided: &[Sel],
         hops: usize,
     ) -> Vec<Out> {
+        let depth = self.trail.len();
         let mut out = vec![Out::typename()];
         let mut holes = Vec::new();
         let mut own_requires = Vec::new();
@@ -398,6 +439,14 @@ impl<'a> Planner<'a> {
                 hops + 1,
             );
         }
+        // Keys a re-entry below asked this position for.
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_keys)
+            .into_iter()
+            .partition(|(d, t, _)| *d == depth && t == ty);
+        self.pending_keys = rest;
+        for (_, _, key) in mine {
+            self.add_internal(graph, node, path, ty, &key, &mut out);
+        }
         out
     }
 
@@ -437,7 +486,15 @@ impl<'a> Planner<'a> {
         } else {
             let mut child_path = path.to_vec();
             child_path.push(sel.key.clone());
-            self.set(
+            self.trail.push(TrailStep {
+                key: sel.key.clone(),
+                name: sel.name.clone(),
+                args: typed_args(self.sg, ty, sel),
+                parent_ty: ty.to_owned(),
+                graph,
+                field_ty: named.clone(),
+            });
+            let sub = self.set(
                 graph,
                 node,
                 &child_path,
@@ -446,7 +503,9 @@ impl<'a> Planner<'a> {
                 &child_provided,
                 // A new position: the jumps counted are those at one position.
                 0,
-            )
+            );
+            self.trail.pop();
+            sub
         };
         Out::Field {
             alias: (sel.key != sel.name).then(|| sel.key.clone()),
@@ -576,6 +635,7 @@ impl<'a> Planner<'a> {
             return made;
         }
         let mut remaining = holes;
+        let mut unroutable: Vec<Sel> = Vec::new();
         while !remaining.is_empty() {
             // (subgraph, type the representation names) -> holes it resolves
             let mut best: Option<((GraphId, String), Vec<usize>, bool)> = None;
@@ -603,12 +663,7 @@ impl<'a> Planner<'a> {
                     }
                 }
                 if best.is_none() {
-                    self.errors.push(format!(
-                        "no subgraph resolves `{ty}.{}` (at `{}`)",
-                        h.name,
-                        path.join(".")
-                    ));
-                    remaining.remove(i);
+                    unroutable.push(remaining.remove(i));
                     break;
                 }
             }
@@ -629,7 +684,142 @@ impl<'a> Planner<'a> {
                 made.push(id);
             }
         }
+        if !unroutable.is_empty() {
+            made.extend(self.reenter(node, path, ty, unroutable, hops));
+        }
         made
+    }
+
+    /// Fields of a type no subgraph can represent (no key there): asked of
+    /// the subgraph that resolves them by re-entering at an ancestor, the
+    /// nearest entity (or, for a query, the root) from which every field on
+    /// the way down resolves in that subgraph.
+    fn reenter(
+        &mut self,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        holes: Vec<Sel>,
+        hops: usize,
+    ) -> Vec<usize> {
+        let mut made = Vec::new();
+        let mut remaining = holes;
+        while let Some(first) = remaining.first().cloned() {
+            let mut routed = false;
+            for target in self.sg.resolvers(ty, &first.name) {
+                let batch: Vec<Sel> = remaining
+                    .iter()
+                    .filter(|h| self.sg.resolves(target, ty, &h.name))
+                    .cloned()
+                    .collect();
+                if let Some(id) = self.reenter_at(node, path, ty, target, &batch, hops) {
+                    made.push(id);
+                    remaining.retain(|h| !batch.iter().any(|b| b.key == h.key));
+                    routed = true;
+                    break;
+                }
+            }
+            if !routed {
+                self.errors.push(format!(
+                    "no subgraph resolves `{ty}.{}` (at `{}`)",
+                    first.name,
+                    path.join(".")
+                ));
+                remaining.remove(0);
+            }
+        }
+        made
+    }
+
+    /// [`Planner::reenter`] through `target`, at the nearest ancestor it
+    /// can be entered at.
+    fn reenter_at(
+        &mut self,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        target: GraphId,
+        batch: &[Sel],
+        hops: usize,
+    ) -> Option<usize> {
+        let depth = self.trail.len();
+        if hops >= MAX_HOPS || path.len() != depth {
+            return None;
+        }
+        for i in (0..depth).rev() {
+            if !self.trail[i..]
+                .iter()
+                .all(|s| self.sg.resolves(target, &s.parent_ty, &s.name))
+            {
+                continue;
+            }
+            let ancestor = self.trail[i].parent_ty.clone();
+            let root = i == 0 && ancestor == self.sg.query_type;
+            if root && self.mutation {
+                return None;
+            }
+            let key = if root {
+                None
+            } else {
+                let fetching = self.trail[i].graph;
+                let key = self.sg.ty(&ancestor).and_then(|t| {
+                    t.keys_in(target)
+                        .find(|k| self.can_provide(fetching, &ancestor, &k.fields))
+                        .map(|k| k.fields.clone())
+                });
+                match key {
+                    Some(k) => Some(k),
+                    None => continue,
+                }
+            };
+            let kind = match &key {
+                None => NodeKind::Root,
+                Some(k) => NodeKind::Entity {
+                    path: path[..i].to_vec(),
+                    types: vec![ancestor.clone()],
+                    typename: ancestor.clone(),
+                    rep: k.clone(),
+                    key_len: k.len(),
+                },
+            };
+            let deps = if root { Vec::new() } else { vec![node] };
+            let id = self.push(target, deps, kind, false);
+            let mut inner = self.object_set(target, id, path, ty, batch, &[], hops + 1);
+            // From the position up to the ancestor, field by field.
+            let mut inner_ty = ty.to_owned();
+            for step in self.trail[i..depth].to_vec().into_iter().rev() {
+                if step.field_ty != inner_ty {
+                    inner = vec![
+                        Out::typename(),
+                        Out::Fragment {
+                            on: inner_ty.clone(),
+                            sub: inner,
+                        },
+                    ];
+                }
+                let field = Out::Field {
+                    alias: (step.key != step.name).then(|| step.key.clone()),
+                    name: step.name.clone(),
+                    args: step.args.clone(),
+                    sub: inner,
+                    restore: None,
+                };
+                inner = vec![Out::typename(), field];
+                inner_ty = step.parent_ty.clone();
+            }
+            self.nodes[id].selection = match key {
+                None => inner,
+                Some(k) => {
+                    self.pending_keys.push((i, ancestor.clone(), k));
+                    vec![Out::Fragment {
+                        on: ancestor,
+                        sub: inner,
+                    }]
+                }
+            };
+            return Some(id);
+        }
+        None
     }
 
     /// Where `ty.field` can be resolved through an entity call: (subgraph,
@@ -1043,6 +1233,18 @@ fn typed_args(sg: &Supergraph, ty: &str, sel: &Sel) -> Vec<(String, Json, Type)>
         .collect()
 }
 
+/// `name` as a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`).
+fn graphql_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
 /// Prints `node`'s subgraph request: the document and its variables.
 fn print(sg: &Supergraph, node: &mut Node) {
     let mut vars: Vec<(String, Type, Json)> = Vec::new();
@@ -1055,7 +1257,8 @@ fn print(sg: &Supergraph, node: &mut Node) {
             body.push('}');
         }
     }
-    let mut doc = String::from(if node.mutation { "mutation" } else { "query" });
+    let mut doc = String::from(if node.mutation { "mutation " } else { "query " });
+    doc.push_str(&node.operation_name);
     let entity = matches!(node.kind, NodeKind::Entity { .. });
     if entity || !vars.is_empty() {
         doc.push('(');

@@ -25,6 +25,9 @@ pub struct CallSpec {
     pub keep_last_good: bool,
     /// The path as written (`/products/{$parent.id}`), for span names.
     pub path_template: Arc<str>,
+    /// Identical requests within one operation share one call although the
+    /// method is not safe (a subgraph query is a POST).
+    pub shared_in_operation: bool,
 }
 
 impl CallSpec {
@@ -44,6 +47,7 @@ impl CallSpec {
             cache_ttl: binding.cache_ttl,
             keep_last_good: matches!(on_error, OnError::Stale { .. }),
             path_template: Arc::from(binding.path_template.as_str()),
+            shared_in_operation: false,
         }
     }
 }
