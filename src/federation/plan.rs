@@ -787,7 +787,7 @@ impl<'a> Planner<'a> {
             let mut inner = self.object_set(target, id, path, ty, batch, &[], hops + 1);
             // From the position up to the ancestor, field by field.
             let mut inner_ty = ty.to_owned();
-            for step in self.trail[i..depth].to_vec().into_iter().rev() {
+            for step in self.trail[i..depth].iter().rev() {
                 if step.field_ty != inner_ty {
                     inner = vec![
                         Out::typename(),
