@@ -10,7 +10,7 @@ use async_graphql::{PathSegment, ServerError};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
-use http::{HeaderValue, Method};
+use http::Method;
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
@@ -386,16 +386,8 @@ async fn send(
             );
         }
     };
-    let mut headers = vec![
-        (
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ),
-        (
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/graphql-response+json, application/json"),
-        ),
-    ];
+    // The transport sets `content-type` and `accept` (JSON) itself.
+    let mut headers = Vec::new();
     for name in &upstream.config.forward_headers {
         for value in state.headers.get_all(name) {
             headers.push((name.clone(), value.clone()));
