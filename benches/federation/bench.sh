@@ -13,7 +13,7 @@
 #               (Hive's defaults: identical in-flight subgraph requests of concurrent
 #               clients are sent once and shared; not comparable per request, as
 #               tailcall-dedupe in the peer harness. The four above share nothing.)
-#   LATENCIES=0,20 DURATION=10 CONNS=50 benches/federation/bench.sh
+#   LATENCIES=0,20 DURATION=10 CONNS=50 RUNS=1 benches/federation/bench.sh
 #
 # For each subgraph latency in LATENCIES (the subgraphs are started once per setting,
 # `tributary subgraphs --latency-ms L`) and each gateway: start the gateway (pinned to its
@@ -40,6 +40,7 @@ PEERS_DIR="${PEERS_DIR:-$(cd "$ROOT/.." && pwd)/shared/peers}"
 [ -f "$PEERS_DIR/scripts/harness.py" ] || PEERS_DIR=/work/shared/peers
 export PEERS_DIR
 
+RUNS="${RUNS:-1}"                    # rounds per latency setting (each runs every gateway once; medians reported)
 LATENCIES="${LATENCIES:-0,20}"       # subgraph latency settings, ms; the largest is the "realistic" one
 REALISTIC_MS="${REALISTIC_MS:-$(tr ',' '\n' <<<"$LATENCIES" | sort -n | tail -1)}"
 DURATION="${DURATION:-10}"
@@ -138,7 +139,9 @@ if [ $needs_node = 1 ] && { [ ! -f "$GW_DIR/node_modules/.package-lock.json" ] |
 fi
 NODE_VERSION="$("$NODE_BIN" --version 2>/dev/null || echo none)"
 pkg_version() { "$NODE_BIN" -p "require('$GW_DIR/node_modules/$1/package.json').version" 2>/dev/null || echo "?"; }
-TRIBUTARY_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)"
+# The label names the newest commit that touched src/ or the manifests (what the binary was
+# checked against above), not the checkout's HEAD.
+TRIBUTARY_COMMIT="$(git -C "$ROOT" log -1 --format=%h -- src Cargo.toml Cargo.lock 2>/dev/null || echo ?)"
 for p in "$GW_PORT" $SG_BASE $((SG_BASE + 1)) $((SG_BASE + 2)); do
   if port_busy "$p"; then echo "port $p is already in use; refusing to start (stop whatever you started there)" >&2; exit 1; fi
 done
@@ -205,7 +208,7 @@ wait_builds() {  # no measurement while a build runs: wait up to BUILD_WAIT s (t
 run_cell() {
   local gw="$1" lat="$2" cmd t0 ready_s errors=0 pre_busy build_busy=0
   cmd="$(gw_cmd "$gw")"
-  log "=== $gw @ ${lat} ms ==="
+  log "=== $gw @ ${lat} ms (run $RUN/$RUNS) ==="
   wait_builds
   pre_busy=$(wait_quiet)
   builds_running && { build_busy=1; log "note: a cargo/rustc process is running during this cell"; }
@@ -278,7 +281,7 @@ rss = json.load(open(rssf)) if os.path.exists(rssf) else {}
 (mt0, mi0), (mt1, mi1) = [int(x) for x in m0.split()], [int(x) for x in m1.split()]
 errs = wrk["err_connect"] + wrk["err_read"] + wrk["err_write"] + wrk["err_status"] + wrk["err_timeout"] + int(errors)
 rec = {
-  "batch": env["BATCH"], "workload": "top-products", "gateway": gw, "version": version, "latency_ms": int(lat),
+  "batch": env["BATCH"], "run": int(env.get("RUN", "1")), "workload": "top-products", "gateway": gw, "version": version, "latency_ms": int(lat),
   "host": platform.node(), "ncpu": os.cpu_count(), "node": env.get("NODE_VERSION"), "pin": env.get("PIN"),
   "nice": int(env.get("NICE") or 0), "conns": conns, "duration_s": round(dur, 2), "ready_s": float(ready_s),
   "gw_threads": int(threads),
@@ -309,7 +312,7 @@ print(f"  {gw} @ {lat} ms: {rec['rps']:.0f} rps p50 {rec['p50_ms']:.2f} p99 {rec
 PY
 }
 
-export BATCH CONNS NODE_VERSION PIN NICE
+export BATCH CONNS NODE_VERSION PIN NICE RUNS
 log "batch $BATCH: gateways ${GATEWAYS[*]}; latencies $LATENCIES ms; ${CONNS} conns, ${DURATION}s (+${WARMUP_S}s warm-up); pin=$PIN (gateway cpu $GW_CPUS, rest $REST_CPUS)"
 for lat in "${LATS[@]}"; do
   log "starting subgraphs on 127.0.0.1:$SG_BASE..$((SG_BASE + 2)) at ${lat} ms (cpus $REST_CPUS when pinned)"
@@ -319,9 +322,11 @@ for lat in "${LATS[@]}"; do
   [ "$(grep -c '^subgraph' "$TMP/subgraphs.log")" = 3 ] || { cat "$TMP/subgraphs.log" >&2; exit 1; }
   [ "$PIN" = 1 ] && taskset -pc "$REST_CPUS" $$ >/dev/null
   $H expected --base-port $SG_BASE >"$TMP/expected.json"
-  for gw in "${GATEWAYS[@]}"; do
-    if [ $(( $(date +%s) - T_START )) -ge "$BUDGET_S" ]; then log "time budget (${BUDGET_S}s) used up: skipping $gw @ ${lat} ms"; continue; fi
-    run_cell "$gw" "$lat" || log "cell failed: $gw @ ${lat} ms"
+  for run in $(seq 1 "$RUNS"); do
+    for gw in "${GATEWAYS[@]}"; do
+      if [ $(( $(date +%s) - T_START )) -ge "$BUDGET_S" ]; then log "time budget (${BUDGET_S}s) used up: skipping $gw @ ${lat} ms"; continue; fi
+      RUN="$run" run_cell "$gw" "$lat" || log "cell failed: $gw @ ${lat} ms (run $run)"
+    done
   done
   stop_tree "$SG_PID"; SG_PID=""
 done

@@ -104,24 +104,43 @@ def cmd_stats(a):
     print(json.dumps(out))
 
 
+def _median_record(rs):
+    """One row per (gateway, latency): the median of each numeric field over the runs."""
+    out = dict(rs[0])
+    for k, v in rs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("latency_ms", "run"):
+            vals = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
+            out[k] = statistics.median(vals) if vals else None
+    out["errors"] = sum(r.get("errors", 0) for r in rs)
+    out["runs"] = len(rs)
+    rps = [r["rps"] for r in rs if r.get("rps") is not None]
+    out["rps_range"] = f"{min(rps):.0f}-{max(rps):.0f}" if len(rps) > 1 else "-"
+    return out
+
+
 def cmd_verdict(a):
     rows = [json.loads(l) for l in open(a.jsonl) if l.strip()]
     rows = [r for r in rows if r.get("batch") == a.batch]
-    cols = ["latency_ms", "gateway", "rps", "p50_ms", "p99_ms", "gw_cpu_us/req", "seq_p50_ms", "chain_ms",
-            "overhead_ms", "calls/query (seq)", "calls/query (load)", "peak_rss_MiB", "other_cpu_s", "errors"]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["gateway"], r["latency_ms"]), []).append(r)
+    by = {k: _median_record(v) for k, v in groups.items()}
+    cols = ["latency_ms", "gateway", "runs", "rps", "rps_range", "p50_ms", "p99_ms", "gw_cpu_us/req", "seq_p50_ms",
+            "chain_ms", "overhead_ms", "calls/query (seq)", "calls/query (load)", "peak_rss_MiB", "gw_cpu_s",
+            "subgraphs_cpu_s", "other_cpu_s", "errors"]
+    print("(medians over runs)" if any(len(v) > 1 for v in groups.values()) else "")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
-    for r in sorted(rows, key=lambda r: r["latency_ms"]):
-        f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
+    f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
+    for (g, latency), r in sorted(by.items(), key=lambda kv: kv[0][1]):
         print("| " + " | ".join([
-            str(r["latency_ms"]), r["gateway"], f(r["rps"], ".0f"), f(r["p50_ms"], ".2f"), f(r["p99_ms"], ".2f"),
-            f(r["gw_cpu_us_per_req"], ".0f"), f(r["seq_median_ms"], ".2f"), f(r["chain_ms"], ".2f"),
-            f(r["overhead_ms"], ".2f"), f(r["upstream_calls_per_query"], ".2f"),
-            f(r["upstream_calls_per_query_load"], ".2f"), f(r["peak_rss_mib"], ".0f"), f(r["other_cpu_s"], ".2f"),
-            str(r["errors"])]) + " |")
-    lat = [r["latency_ms"] for r in rows]
+            str(latency), g, str(r["runs"]), f(r["rps"], ".0f"), r["rps_range"], f(r["p50_ms"], ".2f"),
+            f(r["p99_ms"], ".2f"), f(r["gw_cpu_us_per_req"], ".0f"), f(r["seq_median_ms"], ".2f"),
+            f(r["chain_ms"], ".2f"), f(r["overhead_ms"], ".2f"), f(r["upstream_calls_per_query"], ".2f"),
+            f(r["upstream_calls_per_query_load"], ".2f"), f(r["peak_rss_mib"], ".0f"), f(r["gw_cpu_s"], ".1f"),
+            f(r["subgraphs_cpu_s"], ".1f"), f(r["other_cpu_s"], ".2f"), str(r["errors"])]) + " |")
+    lat = sorted({latency for _, latency in by})
     realistic = a.realistic_ms if a.realistic_ms is not None else (max(lat) if lat else None)
-    by = {(r["gateway"], r["latency_ms"]): r for r in rows}
     ours = "tributary"
 
     def ratio(k, peer, latency):
@@ -130,10 +149,11 @@ def cmd_verdict(a):
             return None
         return round(o[k] / p[k], 3)
 
-    peers = sorted({r["gateway"] for r in rows} - {ours})
+    peers = sorted({g for g, _ in by} - {ours})
     rec = {"kind": "ratios", "batch": a.batch, "realistic_latency_ms": realistic, "ours": ours,
+           "runs": max((len(v) for v in groups.values()), default=0),
            "cpu_per_req_vs": {}, "rps_vs": {}, "overhead_ms": {}, "p50_ms": {}}
-    for latency in sorted(set(lat)):
+    for latency in lat:
         for p in peers:
             rec["cpu_per_req_vs"].setdefault(p, {})[str(latency)] = ratio("gw_cpu_us_per_req", p, latency)
             rec["rps_vs"].setdefault(p, {})[str(latency)] = ratio("rps", p, latency)
@@ -143,13 +163,13 @@ def cmd_verdict(a):
             rec["p50_ms"][g] = r["p50_ms"]
     print()
     print(f"ratios (tributary / peer; overhead = sequential gateway p50 - direct subgraph chain at {realistic} ms):")
+    x = lambda v: "-" if v is None else f"{v:.3g}x"  # noqa: E731
     for p in peers:
-        c = rec["cpu_per_req_vs"][p]
-        rr = rec["rps_vs"][p]
-        x = lambda v: "-" if v is None else f"{v:.3g}x"  # noqa: E731
+        c, rr = rec["cpu_per_req_vs"][p], rec["rps_vs"][p]
         print(f"  vs {p:<27} CPU/request " + ", ".join(f"{x(v)} @{k} ms" for k, v in c.items())
               + " | RPS " + ", ".join(f"{x(v)} @{k} ms" for k, v in rr.items()))
-    print("  overhead @%s ms: " % realistic + ", ".join(f"{g} {v:.2f} ms" for g, v in sorted(rec["overhead_ms"].items())))
+    print("  overhead @%s ms: " % realistic
+          + ", ".join(f"{g} {v:.2f} ms" for g, v in sorted(rec["overhead_ms"].items()) if v is not None))
     print(json.dumps(rec))
 
 
