@@ -251,6 +251,12 @@ async fn run_node(
                             {
                                 fields.remove("__typename");
                             }
+                            if let [addr] = addrs.as_slice() {
+                                if let Some(target) = locate(&mut data, addr) {
+                                    merge(target, item);
+                                }
+                                continue;
+                            }
                             for addr in addrs {
                                 if let Some(target) = locate(&mut data, addr) {
                                     merge(target, item.clone());

@@ -220,11 +220,36 @@ pub(crate) struct GraphClient {
 }
 
 /// The supergraph and a client for each of its subgraphs.
-#[derive(Debug)]
 pub struct Subgraphs {
     pub(crate) supergraph: Arc<Supergraph>,
     pub(crate) graphs: Vec<GraphClient>,
+    /// Plans by (prepared document, operation, variables): a document the
+    /// gateway keeps prepared is planned once per set of variable values.
+    plans: moka::sync::Cache<PlanKey, Arc<Planned>>,
 }
+
+impl std::fmt::Debug for Subgraphs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subgraphs")
+            .field("graphs", &self.graphs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A prepared document's address (its entry holds the document, so the
+/// address cannot be reused while the entry lives), its operation and its
+/// variable values.
+type PlanKey = (usize, Option<String>, String);
+
+/// A plan ready to run, shared by the requests of one document.
+pub(crate) struct Planned {
+    document: Arc<ExecutableDocument>,
+    steps: Vec<Arc<Step>>,
+    errors: Vec<String>,
+}
+
+/// Plans kept per gateway.
+const PLAN_CACHE_ENTRIES: u64 = 1024;
 
 impl Subgraphs {
     pub(crate) fn new(
@@ -258,7 +283,48 @@ impl Subgraphs {
                 upstream,
             });
         }
-        Ok(Subgraphs { supergraph, graphs })
+        Ok(Subgraphs {
+            supergraph,
+            graphs,
+            plans: moka::sync::Cache::new(PLAN_CACHE_ENTRIES),
+        })
+    }
+
+    /// The plan of a request, from the cache when its document, operation
+    /// and variables were planned before.
+    fn planned(
+        &self,
+        document: &Arc<ExecutableDocument>,
+        operation_name: Option<&str>,
+        variables: &Map<String, Json>,
+    ) -> Result<Arc<Planned>, FieldError> {
+        let vars = if variables.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(variables).unwrap_or_default()
+        };
+        let key: PlanKey = (
+            Arc::as_ptr(document) as usize,
+            operation_name.map(str::to_owned),
+            vars,
+        );
+        if let Some(hit) = self.plans.get(&key)
+            && Arc::ptr_eq(&hit.document, document)
+        {
+            return Ok(hit);
+        }
+        let plan = self
+            .plan(document, operation_name, variables)
+            .map_err(|e| {
+                FieldError::new(ErrorCode::InternalError, format!("planning failed: {e}"))
+            })?;
+        let planned = Arc::new(Planned {
+            document: document.clone(),
+            steps: plan.steps.into_iter().map(Arc::new).collect(),
+            errors: plan.errors,
+        });
+        self.plans.insert(key, planned.clone());
+        Ok(planned)
     }
 
     /// Plans `document`'s operation with `variables` (without running it).
@@ -434,25 +500,20 @@ impl Request {
     ) -> Result<View, FieldError> {
         let mut progress = self.progress.lock().await;
         if progress.plan.is_none() {
-            let planned = self
-                .subgraphs
-                .plan(
-                    &self.document,
-                    self.operation_name.as_deref(),
-                    &self.variables,
-                )
-                .map_err(|e| {
-                    FieldError::new(ErrorCode::InternalError, format!("planning failed: {e}"))
-                })
-                .map(|plan| {
-                    for message in plan.errors {
-                        let error = FieldError::new(ErrorCode::InternalError, message);
-                        let mut error = error.into_graphql().into_server_error(Pos::default());
-                        error.locations.clear();
-                        state.absorb(error);
-                    }
-                    plan.steps.into_iter().map(Arc::new).collect()
-                });
+            let planned = self.subgraphs.planned(
+                &self.document,
+                self.operation_name.as_deref(),
+                &self.variables,
+            );
+            let planned = planned.map(|plan| {
+                for message in &plan.errors {
+                    let error = FieldError::new(ErrorCode::InternalError, message.clone());
+                    let mut error = error.into_graphql().into_server_error(Pos::default());
+                    error.locations.clear();
+                    state.absorb(error);
+                }
+                plan.steps.clone()
+            });
             progress.plan = Some(planned);
         }
         let steps = match &progress.plan {
@@ -472,6 +533,7 @@ impl Request {
             progress.next += 1;
             ran = true;
         }
+        let finished = progress.next >= steps.len();
         if ran || progress.snapshot.is_none() {
             let errors = std::mem::take(
                 &mut *assembly
@@ -482,11 +544,16 @@ impl Request {
             for e in errors {
                 state.absorb(e);
             }
-            let data = assembly
+            let mut data = assembly
                 .data
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Nothing merges into a finished tree: it is moved, not copied.
+            let data = if finished {
+                std::mem::take(&mut *data)
+            } else {
+                data.clone()
+            };
             progress.snapshot = Some(Arc::new(data));
         }
         Ok(View::root(progress.snapshot.clone().unwrap_or_default()))
