@@ -37,6 +37,9 @@ pub(crate) struct CompiledField {
     /// The name of the bottom named type.
     pub(crate) named: String,
     pub(crate) out: OutputKind,
+    /// A supergraph field with no REST binding anywhere below it: its value
+    /// is the planner's JSON as it is, with nothing to start.
+    pub(crate) plain_federated: bool,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +53,7 @@ impl Registry {
     }
 
     pub(crate) fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Registry {
+        let bound_below = bound_below(config);
         let mut types = HashMap::new();
         for (name, def) in &config.types {
             let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
@@ -69,7 +73,10 @@ impl Registry {
                     let ty = engine_type(config, name, fname, &fdef.ty);
                     let named = base_name(&ty).to_owned();
                     let out = out_kind(config, &named);
+                    let plain_federated = matches!(fdef.source, FieldSource::Federated)
+                        && !bound_below.contains(named.as_str());
                     let rt = CompiledField {
+                        plain_federated,
                         def: fdef.clone(),
                         upstream,
                         call,
@@ -82,6 +89,47 @@ impl Registry {
             types.insert(name.clone(), fields);
         }
         Registry { types }
+    }
+}
+
+/// The types from which a REST-bound field can be reached (through fields,
+/// interface implementations and union members).
+fn bound_below(config: &Config) -> HashSet<String> {
+    // Edges: type -> the types its fields (and possible types) lead to.
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut bound: HashSet<String> = HashSet::new();
+    for (name, def) in &config.types {
+        match def {
+            TypeDef::Object(o) | TypeDef::Interface(o) => {
+                for f in o.fields.values() {
+                    if matches!(f.source, FieldSource::Rest(_)) {
+                        bound.insert(name.clone());
+                    }
+                    edges.entry(name).or_default().push(base_name(&f.ty));
+                }
+                for i in &o.implements {
+                    edges.entry(i.as_str()).or_default().push(name);
+                }
+            }
+            TypeDef::Union(u) => {
+                for m in &u.members {
+                    edges.entry(name).or_default().push(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Fixpoint: a type is bound below when anything it leads to is.
+    loop {
+        let before = bound.len();
+        for (from, to) in &edges {
+            if !bound.contains(*from) && to.iter().any(|t| bound.contains(*t)) {
+                bound.insert((*from).to_owned());
+            }
+        }
+        if bound.len() == before {
+            return bound;
+        }
     }
 }
 

@@ -108,6 +108,23 @@ fn on_error<'a>(
     }
 }
 
+/// A part of the planner's answer, with no calls behind it.
+fn plain_view(view: View) -> Data {
+    match view.get() {
+        Value::Null => Data::Null,
+        Value::Array(items) => Data::List(
+            (0..items.len())
+                .map(|i| plain_view(view.index(i)))
+                .collect(),
+        ),
+        Value::Object(_) => Data::Object(Arc::new(ObjectData {
+            json: view,
+            children: Vec::new(),
+        })),
+        _ => Data::Leaf(view),
+    }
+}
+
 /// A value with no calls behind it (an `@onError` default).
 fn plain(json: Value) -> Data {
     match json {
@@ -150,6 +167,18 @@ async fn resolve<'a>(
             federated_failure(field, rc, json.get().get(key).unwrap_or(&Value::Null))
     {
         return Err(failed);
+    }
+    // Nothing bound below: the planner's JSON is the value, as it is.
+    if field.plain_federated
+        && let Some(json) = parent_json
+    {
+        let data = plain_view(json.at(std::slice::from_ref(&key.to_owned())));
+        if let Data::List(items) = &data {
+            state
+                .budget
+                .resolve(u64::try_from(items.len()).unwrap_or(u64::MAX))?;
+        }
+        return to_field_value(field, &field.def.ty, &data);
     }
     let resolved = match parent.and_then(|p| p.0.child(key)) {
         Some(slot) => slot.get().await?,
