@@ -1143,3 +1143,57 @@ async fn a_failed_mutation_is_not_retried_and_the_next_field_still_runs() {
     assert_eq!(body, json!({ "data": { "counterA": 7 } }));
     assert_eq!(a.state.count(), 2, "a query is");
 }
+
+// ---------------------------------------------------------------------------
+// A subgraph's cache (set by the overlay): query fetches are kept by their
+// exact bytes, and a kept answer stands in when the subgraph fails.
+
+const REVIEWS_CACHE: &str = r#"
+extend schema @upstream(name: "reviews", retry: false,
+  cache: { ttl: "100ms", staleIfError: "1m" })
+"#;
+
+#[tokio::test]
+async fn a_cached_subgraph_answer_is_reused_and_stands_in_when_the_subgraph_fails() {
+    let shop = Shop::start(Some(REVIEWS_CACHE)).await;
+    let reviews = &shop.subgraphs.reviews;
+    let query = r#"{ product(upc: "5") { name reviews { body } } }"#;
+    let first = shop.ask(query).await;
+    no_errors(&first);
+    assert_eq!(reviews.requests().len(), 1, "the first query asks reviews");
+
+    // Within the TTL: the same fetch is answered from the cache.
+    let again = shop.ask(query).await;
+    assert_eq!(again["data"], first["data"], "{again}");
+    assert_eq!(
+        reviews.requests().len(),
+        1,
+        "a fresh cached answer is reused"
+    );
+
+    // Past the TTL, with reviews failing: the kept answer stands in.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    reviews.state().set_fault(Some(Fault::Status(503)));
+    let stale = shop.ask(query).await;
+    assert_eq!(stale["data"], first["data"], "{stale}");
+    assert_eq!(
+        reviews.requests().len(),
+        2,
+        "the expired answer is asked for again, and the failure recorded"
+    );
+    assert!(
+        stale["extensions"]["stale"].is_array() || stale.get("errors").is_none(),
+        "a stale stand-in is marked or silent, never an error: {stale}"
+    );
+
+    // Another product's fetch has other bytes: never served from this one.
+    let other = shop
+        .ask(r#"{ product(upc: "6") { name reviews { body } } }"#)
+        .await;
+    assert_eq!(other["data"]["product"], Value::Null, "{other}");
+    assert_eq!(
+        the_error(&other)["extensions"]["code"],
+        "UPSTREAM_HTTP_ERROR",
+        "{other}"
+    );
+}

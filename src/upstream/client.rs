@@ -118,7 +118,9 @@ impl Upstream {
         spec: &Arc<CallSpec>,
         mask: Option<&Mask>,
     ) -> Result<Fetched, FieldError> {
-        let safe = request.method.is_safe();
+        // A subgraph query is a POST that reads only: cached like a GET, by
+        // its exact bytes (forwarded credentials included).
+        let safe = request.method.is_safe() || spec.shared_in_operation;
         let cache = self.cache.as_ref().filter(|_| safe);
         let ttl = cache.map_or(Duration::ZERO, |c| spec.cache_ttl.unwrap_or(c.policy.ttl));
         let store = cache.is_some() && (!ttl.is_zero() || spec.keep_last_good);

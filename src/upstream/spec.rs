@@ -25,8 +25,9 @@ pub struct CallSpec {
     pub keep_last_good: bool,
     /// The path as written (`/products/{$parent.id}`), for span names.
     pub path_template: Arc<str>,
-    /// Identical requests within one operation share one call although the
-    /// method is not safe (a subgraph query is a POST).
+    /// The request only reads although its method is not safe (a subgraph
+    /// query is a POST): identical ones within an operation share one call,
+    /// and the upstream's cache (with its stale fallback) keeps its answers.
     pub shared_in_operation: bool,
 }
 
