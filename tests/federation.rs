@@ -1197,3 +1197,63 @@ async fn a_cached_subgraph_answer_is_reused_and_stands_in_when_the_subgraph_fail
         "{other}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Whether a 200 with GraphQL errors counts against a subgraph's breaker.
+
+async fn reviews_after_graphql_errors(breaker: &str) -> (Shop, Value) {
+    let overlay = format!(
+        "extend schema @upstream(name: \"reviews\", retry: false, breaker: {{ consecutiveFailures: 2, openFor: \"30s\"{breaker} }})"
+    );
+    let shop = Shop::start(Some(&overlay)).await;
+    shop.subgraphs
+        .reviews
+        .state()
+        .set_fault(Some(Fault::GraphqlErrors));
+    for upc in 1..=2 {
+        let body = shop
+            .ask(&format!(
+                r#"{{ product(upc: "{upc}") {{ name reviews {{ body }} }} }}"#
+            ))
+            .await;
+        assert_eq!(
+            errors(&body)[0]["extensions"]["code"],
+            "UPSTREAM_GRAPHQL_ERROR",
+            "{body}"
+        );
+    }
+    let third = shop
+        .ask(r#"{ product(upc: "3") { name reviews { body } } }"#)
+        .await;
+    (shop, third)
+}
+
+#[tokio::test]
+async fn graphql_errors_open_the_breaker_when_it_counts_them() {
+    let (shop, third) = reviews_after_graphql_errors(", graphqlErrors: true").await;
+    assert_eq!(
+        the_error(&third)["extensions"]["code"],
+        "UPSTREAM_CIRCUIT_OPEN",
+        "{third}"
+    );
+    assert_eq!(
+        shop.subgraphs.reviews.requests().len(),
+        2,
+        "open: the third query does not reach reviews"
+    );
+}
+
+#[tokio::test]
+async fn graphql_errors_leave_the_breaker_closed_by_default() {
+    let (shop, third) = reviews_after_graphql_errors("").await;
+    assert_eq!(
+        errors(&third)[0]["extensions"]["code"],
+        "UPSTREAM_GRAPHQL_ERROR",
+        "{third}"
+    );
+    assert_eq!(
+        shop.subgraphs.reviews.requests().len(),
+        3,
+        "closed: every query reaches reviews"
+    );
+}

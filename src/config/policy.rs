@@ -129,6 +129,9 @@ pub struct BreakerPolicy {
     /// request (502, 503, 504): a 500 for one bad input must not let one
     /// client open the breaker for everyone.
     pub failure_statuses: Vec<u16>,
+    /// A 2xx answer carrying GraphQL `errors` (a subgraph's) counts as a
+    /// failure too; its data is still used.
+    pub graphql_errors: bool,
 }
 
 impl Default for BreakerPolicy {
@@ -141,6 +144,7 @@ impl Default for BreakerPolicy {
             open_for: Duration::from_secs(5),
             half_open_probes: 1,
             failure_statuses: vec![502, 503, 504],
+            graphql_errors: false,
         }
     }
 }
@@ -362,7 +366,7 @@ impl Reader<'_> {
     }
 
     fn breaker(&mut self, value: &ConstValue, base: &mut Option<BreakerPolicy>) -> Option<()> {
-        const KNOWN: [&str; 7] = [
+        const KNOWN: [&str; 8] = [
             "failureRatio",
             "minCalls",
             "window",
@@ -370,6 +374,7 @@ impl Reader<'_> {
             "openFor",
             "halfOpenProbes",
             "failureStatuses",
+            "graphqlErrors",
         ];
         let Some((map, mut policy)) = self.switch_or_object("breaker", value, base, &KNOWN)? else {
             return Some(());
@@ -389,6 +394,9 @@ impl Reader<'_> {
                     .count("halfOpenProbes", v)
                     .map(|n| policy.half_open_probes = n),
                 "failureStatuses" => self.statuses(v).map(|s| policy.failure_statuses = s),
+                "graphqlErrors" => self
+                    .flag("graphqlErrors", v)
+                    .map(|b| policy.graphql_errors = b),
                 _ => None,
             };
         }

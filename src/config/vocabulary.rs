@@ -60,7 +60,7 @@ pub const POLICY: &[Arg] = &[
     arg(
         "breaker",
         "tributary__Breaker",
-        "{ failureRatio, minCalls, window, consecutiveFailures, openFor, halfOpenProbes, failureStatuses }, or false.",
+        "{ failureRatio, minCalls, window, consecutiveFailures, openFor, halfOpenProbes, failureStatuses, graphqlErrors }, or false.",
     ),
     arg(
         "maxConcurrent",
@@ -424,7 +424,7 @@ pub fn sdl() -> String {
         ),
         (
             "tributary__Breaker",
-            "{ failureRatio, minCalls, window, consecutiveFailures, openFor, halfOpenProbes, failureStatuses }, or false.",
+            "{ failureRatio, minCalls, window, consecutiveFailures, openFor, halfOpenProbes, failureStatuses, graphqlErrors }, or false.",
         ),
         (
             "tributary__Cache",

@@ -39,6 +39,15 @@ struct Answer {
     no_store: bool,
 }
 
+impl super::guard::Answered for Answer {
+    fn graphql_errors(&self) -> bool {
+        self.value
+            .get("errors")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty())
+    }
+}
+
 /// Where a call's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {

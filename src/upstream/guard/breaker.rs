@@ -265,6 +265,7 @@ mod tests {
             open_for: Duration::from_secs(5),
             half_open_probes: 2,
             failure_statuses: vec![500],
+            graphql_errors: false,
         }
     }
 

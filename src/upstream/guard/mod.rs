@@ -34,6 +34,17 @@ use crate::error::{ErrorCode, FieldError};
 pub use breaker::{Breaker, BreakerState};
 use retry::RetryBudget;
 
+/// What a successful attempt tells the breaker.
+pub trait Answered {
+    /// Whether the answer carries GraphQL `errors` (counted as a failure by
+    /// a breaker with `graphqlErrors: true`).
+    fn graphql_errors(&self) -> bool {
+        false
+    }
+}
+
+impl Answered for () {}
+
 /// How one attempt failed.
 #[derive(Debug, Clone)]
 pub enum AttemptError {
@@ -167,7 +178,7 @@ impl Guard {
 
     /// Runs `attempt` under every guard; returns the last attempt's outcome
     /// as a client-safe error.
-    pub async fn call<T, F, Fut>(
+    pub async fn call<T: Answered, F, Fut>(
         &self,
         options: CallOptions<'_>,
         mut attempt: F,
@@ -247,7 +258,7 @@ impl Guard {
         )
     }
 
-    async fn attempt_once<T, F, Fut>(
+    async fn attempt_once<T: Answered, F, Fut>(
         &self,
         attempt: &mut F,
         deadline: Instant,
@@ -328,10 +339,11 @@ impl Guard {
             .await
             .unwrap_or(Err(cut));
         if let Some(held) = permit {
-            let failed = outcome
-                .as_ref()
-                .err()
-                .is_some_and(|e| e.breaker_failure(&held.breaker.policy().failure_statuses));
+            let policy = held.breaker.policy();
+            let failed = match &outcome {
+                Err(e) => e.breaker_failure(&policy.failure_statuses),
+                Ok(answer) => policy.graphql_errors && answer.graphql_errors(),
+            };
             // A failure of a binding that does not trip the breaker is not
             // recorded at all (its permit goes back on drop): counted as a
             // success it would hide real failures behind it.
