@@ -25,5 +25,5 @@ pub use state::RequestState;
 pub(crate) use data::{Data, ObjRef, ObjectData};
 pub(crate) use registry::{CompiledField, OutputKind, Registry};
 pub(crate) use render::pluck;
-pub(crate) use resolve::resolve_unplanned;
+pub(crate) use resolve::{call_facts, resolve_unplanned};
 pub(crate) use view::View;

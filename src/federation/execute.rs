@@ -21,8 +21,8 @@ use super::supergraph::{Kind, Supergraph};
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
 use crate::telemetry::otel::{self, SPAN_TARGET};
-use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
-use crate::upstream::{CacheStatus, UpstreamRequest};
+use crate::telemetry::timeline::CallRecord;
+use crate::upstream::UpstreamRequest;
 
 /// One step in an object's address in the response tree.
 #[derive(Debug, Clone)]
@@ -443,26 +443,7 @@ async fn send(
         .instrument(span.clone())
         .await;
     let duration = state.recorder.t0.elapsed().saturating_sub(start);
-    let (outcome, status, attempts, cache) = match &result {
-        Ok(f) => (
-            CallOutcome::Ok,
-            f.status,
-            f.attempts,
-            match f.cache {
-                _ if f.shared => CacheUse::Shared,
-                CacheStatus::Bypass => CacheUse::Bypass,
-                CacheStatus::Miss => CacheUse::Miss,
-                CacheStatus::Hit => CacheUse::Hit,
-                CacheStatus::Stale(_) => CacheUse::Stale,
-            },
-        ),
-        Err(e) => (
-            CallOutcome::Failed(e.code),
-            e.status,
-            e.attempts,
-            CacheUse::Bypass,
-        ),
-    };
+    let (outcome, status, attempts, cache) = crate::exec::call_facts(&result);
     span.record("tributary.cache", cache.as_str());
     let path: Arc<str> = Arc::from(if at.is_empty() { "" } else { at });
     state.recorder.finish(CallRecord {

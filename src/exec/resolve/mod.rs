@@ -266,20 +266,7 @@ async fn call(
         .instrument(span.clone())
         .await;
     let duration = state.recorder.t0.elapsed().saturating_sub(start);
-    let (outcome, status, attempts, cache) = match &result {
-        Ok(fetched) => (
-            CallOutcome::Ok,
-            fetched.status,
-            fetched.attempts,
-            cache_use(fetched),
-        ),
-        Err(e) => (
-            CallOutcome::Failed(e.code),
-            e.status,
-            e.attempts,
-            CacheUse::Bypass,
-        ),
-    };
+    let (outcome, status, attempts, cache) = call_facts(&result);
     span.record("tributary.cache", cache.as_str());
     state.recorder.finish(CallRecord {
         id,
@@ -318,6 +305,27 @@ async fn call(
         span,
     };
     Ok((value, stale, at))
+}
+
+/// What a call's record says of its result: outcome, status, attempts and
+/// where the value came from.
+pub(crate) fn call_facts(
+    result: &Result<Fetched, FieldError>,
+) -> (CallOutcome, Option<u16>, u32, CacheUse) {
+    match result {
+        Ok(fetched) => (
+            CallOutcome::Ok,
+            fetched.status,
+            fetched.attempts,
+            cache_use(fetched),
+        ),
+        Err(e) => (
+            CallOutcome::Failed(e.code),
+            e.status,
+            e.attempts,
+            CacheUse::Bypass,
+        ),
+    }
 }
 
 fn cache_use(fetched: &Fetched) -> CacheUse {
