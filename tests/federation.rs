@@ -1257,3 +1257,49 @@ async fn graphql_errors_leave_the_breaker_closed_by_default() {
         "closed: every query reaches reviews"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The plan in the response, on request, where the operator allows the
+// timeline.
+
+#[tokio::test]
+async fn the_plan_comes_with_the_response_when_asked_and_allowed() {
+    let allowed = Shop::start(Some("extend schema @server(timeline: true)")).await;
+    async fn ask(shop: &Shop, headers: &[(&str, &str)]) -> (u16, Value) {
+        let query = "query Page { topProducts(first: 2) { name reviews { body } } }";
+        within(query, shop.gw.post(json!({ "query": query }), headers)).await
+    }
+    let (status, body) = ask(
+        &allowed,
+        &[("tributary-timeline", "1"), ("tributary-plan", "1")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    no_errors(&body);
+    let plan = body["extensions"]["plan"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no extensions.plan: {body}"));
+    assert!(plan.contains("products: root fetch"), "{plan}");
+    assert!(
+        plan.contains("reviews: _entities for Product at topProducts"),
+        "{plan}"
+    );
+    assert!(plan.contains("query Page__reviews__2"), "{plan}");
+    assert!(body["extensions"]["timeline"].is_object(), "{body}");
+
+    // Not asked: no plan. Asked where the timeline is off: no plan either.
+    let (_, plain) = ask(&allowed, &[("tributary-timeline", "1")]).await;
+    assert!(plain["extensions"].get("plan").is_none(), "{plain}");
+    let closed = Shop::start(None).await;
+    let (_, refused) = ask(
+        &closed,
+        &[("tributary-timeline", "1"), ("tributary-plan", "1")],
+    )
+    .await;
+    assert!(
+        refused
+            .get("extensions")
+            .is_none_or(|e| e.get("plan").is_none()),
+        "{refused}"
+    );
+}

@@ -376,13 +376,23 @@ pub fn explain(
     operation_name: Option<&str>,
     variables: &Map<String, Json>,
 ) -> Result<String, String> {
-    use std::fmt::Write as _;
     let sg = config
         .federation
         .as_ref()
         .ok_or_else(|| "the schema is not a supergraph".to_owned())?;
     let document = async_graphql::parser::parse_query(query).map_err(|e| e.to_string())?;
-    let plan = plan_operation(sg, &document, operation_name, variables)?;
+    explain_document(sg, &document, operation_name, variables)
+}
+
+/// [`explain`] for a parsed document.
+pub(crate) fn explain_document(
+    sg: &Supergraph,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Map<String, Json>,
+) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let plan = plan_operation(sg, document, operation_name, variables)?;
     let mut out = String::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let _ = writeln!(

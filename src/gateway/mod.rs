@@ -36,6 +36,10 @@ use http::HeaderName;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// The request header that asks a supergraph's response for
+/// `extensions.plan` (with the timeline header, where the timeline is on).
+pub const PLAN_HEADER: &str = "tributary-plan";
+
 /// What a cached document is assumed to weigh per byte of its text: the
 /// text plus its parsed tree.
 const DOCUMENT_BYTES_PER_QUERY_BYTE: usize = 8;
@@ -272,6 +276,29 @@ impl Gateway {
             )
         };
         otel::adopt_parent(&span, &headers);
+        // `extensions.plan` on request (where the timeline is allowed):
+        // the query plan, as `tributary plan` prints it.
+        let plan = match &self.federation {
+            Some(subgraphs)
+                if timeline
+                    && headers
+                        .get(PLAN_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| matches!(v.trim(), "1" | "true")) =>
+            {
+                crate::federation::explain_document(
+                    &subgraphs.supergraph,
+                    &prepared.document,
+                    request.operation_name.as_deref(),
+                    request
+                        .variables
+                        .as_ref()
+                        .unwrap_or(&serde_json::Map::new()),
+                )
+                .ok()
+            }
+            _ => None,
+        };
         let budget = crate::exec::state::Budget::new(
             self.settings.max_upstream_calls,
             self.settings.max_cost,
@@ -388,6 +415,11 @@ impl Gateway {
             }
             if !record.calls.is_empty() {
                 self.recent.push(Arc::new(record));
+            }
+            if let Some(plan) = plan {
+                response
+                    .extensions
+                    .insert("plan".to_owned(), async_graphql::Value::String(plan));
             }
         }
         Outcome { response, executed }
