@@ -144,6 +144,9 @@ pub(crate) struct Planner<'a> {
     /// re-entry at that ancestor represents it with them.
     pending_keys: Vec<(usize, String, FieldSet)>,
     mutation: bool,
+    /// What a parent's `@provides` lets the subgraph answer at the position
+    /// whose holes are being planned: (subgraph, type, provided fields).
+    provided_at: Option<(GraphId, String, Vec<Sel>)>,
 }
 
 /// One field on the way from the root to a position.
@@ -186,6 +189,7 @@ impl<'a> Planner<'a> {
             trail: Vec::new(),
             pending_keys: Vec::new(),
             mutation,
+            provided_at: None,
         };
         for sel in sels {
             if sel.is_typename() || sel.name.starts_with("__") {
@@ -423,6 +427,10 @@ impl<'a> Planner<'a> {
                 holes.push(sel.unconditioned());
             }
         }
+        // Keys and required fields may be ones a parent's @provides gives.
+        let outer = self
+            .provided_at
+            .replace((graph, ty.to_owned(), provided.to_vec()));
         if !holes.is_empty() {
             self.holes(graph, node, path, ty, holes, &mut out, hops);
         }
@@ -439,6 +447,7 @@ impl<'a> Planner<'a> {
                 hops + 1,
             );
         }
+        self.provided_at = outer;
         // Keys a re-entry below asked this position for.
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_keys)
             .into_iter()
@@ -533,11 +542,19 @@ impl<'a> Planner<'a> {
         let mut out = vec![Out::typename()];
         let mut direct = Vec::new();
         let mut rest = Vec::new();
+        let mut own_requires = Vec::new();
         for sel in merge_by_key(sels) {
             if sel.is_typename() {
                 continue;
             }
-            if sel.on.is_empty() && self.sg.resolves(graph, ty, &sel.name) {
+            let requires = self
+                .sg
+                .join(graph, ty, &sel.name)
+                .is_some_and(|j| j.requires.is_some());
+            if sel.on.is_empty() && requires && !self.satisfied.contains(&(node, sel.name.clone()))
+            {
+                own_requires.push(sel);
+            } else if sel.on.is_empty() && self.sg.resolves(graph, ty, &sel.name) {
                 out.push(self.field(graph, node, path, ty, &sel, &[]));
             } else if sel.on.is_empty()
                 && self
@@ -554,6 +571,20 @@ impl<'a> Planner<'a> {
         // Interface fields another subgraph resolves for the interface.
         if !direct.is_empty() {
             self.holes(graph, node, path, ty, direct, &mut out, hops);
+        }
+        // This subgraph's own fields that @requires what it lacks.
+        if !own_requires.is_empty() {
+            self.entity_jump(
+                graph,
+                node,
+                path,
+                ty,
+                graph,
+                ty,
+                own_requires,
+                &mut out,
+                hops + 1,
+            );
         }
         // The concrete type (always: the response needs it), and every field
         // under a type condition, from a subgraph with the implementations.
@@ -966,7 +997,16 @@ impl<'a> Planner<'a> {
             deps,
             NodeKind::Entity {
                 path: path.to_vec(),
-                types: vec![ty.to_owned()],
+                // An interface's objects may have their concrete type by now.
+                types: std::iter::once(ty.to_owned())
+                    .chain(
+                        (self.sg.kind(ty) == Kind::Interface)
+                            .then(|| self.sg.possible_types(ty))
+                            .into_iter()
+                            .flatten()
+                            .map(str::to_owned),
+                    )
+                    .collect(),
                 typename: typename.to_owned(),
                 rep,
                 key_len,
@@ -1005,7 +1045,7 @@ impl<'a> Planner<'a> {
         let (here, elsewhere): (Vec<Sel>, Vec<Sel>) = set
             .iter()
             .cloned()
-            .partition(|s| s.is_typename() || self.sg.resolves(graph, ty, &s.name));
+            .partition(|s| s.is_typename() || self.answers(graph, ty, &s.name));
         self.add_internal(graph, node, path, ty, &here, out);
         if !elsewhere.is_empty() {
             let internal: Vec<Sel> = elsewhere.iter().map(as_internal).collect();
@@ -1017,13 +1057,26 @@ impl<'a> Planner<'a> {
         Some((before..self.nodes.len()).collect())
     }
 
+    /// Whether `graph` answers `ty.field` here: it resolves it, or a
+    /// parent's `@provides` gives it at the position being planned.
+    fn answers(&self, graph: GraphId, ty: &str, field: &str) -> bool {
+        self.sg.resolves(graph, ty, field)
+            || self.provided_at.as_ref().is_some_and(|(g, t, provided)| {
+                *g == graph
+                    && t == ty
+                    && provided
+                        .iter()
+                        .any(|p| p.name == field && applies(self.sg, p, ty))
+            })
+    }
+
     /// Whether `graph` resolves every field of `set` on `ty`.
     fn can_provide(&self, graph: GraphId, ty: &str, set: &[Sel]) -> bool {
         set.iter().all(|s| {
             if s.is_typename() {
                 return true;
             }
-            if !self.sg.resolves(graph, ty, &s.name) {
+            if !self.answers(graph, ty, &s.name) {
                 return false;
             }
             if s.sub.is_empty() {
