@@ -142,7 +142,7 @@ pub(crate) struct Planner<'a> {
     trail: Vec<TrailStep>,
     /// Keys an ancestor's selection must add (depth, type, key): a
     /// re-entry at that ancestor represents it with them.
-    pending_keys: Vec<(usize, String, FieldSet)>,
+    pending_keys: Vec<(usize, String, GraphId, FieldSet)>,
     mutation: bool,
     /// What a parent's `@provides` lets the subgraph answer at the position
     /// whose holes are being planned: (subgraph, type, provided fields).
@@ -451,9 +451,9 @@ impl<'a> Planner<'a> {
         // Keys a re-entry below asked this position for.
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_keys)
             .into_iter()
-            .partition(|(d, t, _)| *d == depth && t == ty);
+            .partition(|(d, t, g, _)| *d == depth && t == ty && *g == graph);
         self.pending_keys = rest;
-        for (_, _, key) in mine {
+        for (_, _, _, key) in mine {
             self.add_internal(graph, node, path, ty, &key, &mut out);
         }
         out
@@ -698,7 +698,7 @@ impl<'a> Planner<'a> {
                     break;
                 }
             }
-            let Some(((target, typename), covered, _)) = best else {
+            let Some(((target, typename), covered, direct)) = best else {
                 continue;
             };
             let batch: Vec<Sel> = covered.iter().map(|&j| remaining[j].clone()).collect();
@@ -709,6 +709,22 @@ impl<'a> Planner<'a> {
                 .filter(|(j, _)| !keep.contains(j))
                 .map(|(_, s)| s)
                 .collect();
+            // Chasing a key through another subgraph that needs a key
+            // itself: re-entering at an ancestor may be the shorter way.
+            if !direct && hops > 0 {
+                let (ids, left) = self.try_reenter(node, path, ty, batch.clone(), hops);
+                if left.is_empty() {
+                    made.extend(ids);
+                    continue;
+                }
+                made.extend(ids);
+                if let Some(id) =
+                    self.entity_jump(graph, node, path, ty, target, &typename, left, out, hops)
+                {
+                    made.push(id);
+                }
+                continue;
+            }
             if let Some(id) =
                 self.entity_jump(graph, node, path, ty, target, &typename, batch, out, hops)
             {
@@ -733,7 +749,28 @@ impl<'a> Planner<'a> {
         holes: Vec<Sel>,
         hops: usize,
     ) -> Vec<usize> {
+        let (made, left) = self.try_reenter(node, path, ty, holes, hops);
+        for h in left {
+            self.errors.push(format!(
+                "no subgraph resolves `{ty}.{}` (at `{}`)",
+                h.name,
+                path.join(".")
+            ));
+        }
+        made
+    }
+
+    /// [`Planner::reenter`], returning the holes it found no way for.
+    fn try_reenter(
+        &mut self,
+        node: usize,
+        path: &[String],
+        ty: &str,
+        holes: Vec<Sel>,
+        hops: usize,
+    ) -> (Vec<usize>, Vec<Sel>) {
         let mut made = Vec::new();
+        let mut left = Vec::new();
         let mut remaining = holes;
         while let Some(first) = remaining.first().cloned() {
             let mut routed = false;
@@ -751,15 +788,10 @@ impl<'a> Planner<'a> {
                 }
             }
             if !routed {
-                self.errors.push(format!(
-                    "no subgraph resolves `{ty}.{}` (at `{}`)",
-                    first.name,
-                    path.join(".")
-                ));
-                remaining.remove(0);
+                left.push(remaining.remove(0));
             }
         }
-        made
+        (made, left)
     }
 
     /// [`Planner::reenter`] through `target`, at the nearest ancestor it
@@ -792,20 +824,27 @@ impl<'a> Planner<'a> {
             let key = if root {
                 None
             } else {
-                let fetching = self.trail[i].graph;
-                let key = self.sg.ty(&ancestor).and_then(|t| {
-                    t.keys_in(target)
-                        .find(|k| self.can_provide(fetching, &ancestor, &k.fields))
-                        .map(|k| k.fields.clone())
+                // The ancestor object came from the subgraph that answered
+                // the field above it; its own fields may come from another.
+                let fetchers = [
+                    i.checked_sub(1).map(|above| self.trail[above].graph),
+                    Some(self.trail[i].graph),
+                ];
+                let key = fetchers.into_iter().flatten().find_map(|fetching| {
+                    self.sg.ty(&ancestor).and_then(|t| {
+                        t.keys_in(target)
+                            .find(|k| self.can_provide(fetching, &ancestor, &k.fields))
+                            .map(|k| (fetching, k.fields.clone()))
+                    })
                 });
                 match key {
-                    Some(k) => Some(k),
+                    Some((fetching, k)) => Some((fetching, k)),
                     None => continue,
                 }
             };
             let kind = match &key {
                 None => NodeKind::Root,
-                Some(k) => NodeKind::Entity {
+                Some((_, k)) => NodeKind::Entity {
                     path: path[..i].to_vec(),
                     types: vec![ancestor.clone()],
                     typename: ancestor.clone(),
@@ -840,8 +879,8 @@ impl<'a> Planner<'a> {
             }
             self.nodes[id].selection = match key {
                 None => inner,
-                Some(k) => {
-                    self.pending_keys.push((i, ancestor.clone(), k));
+                Some((fetching, k)) => {
+                    self.pending_keys.push((i, ancestor.clone(), fetching, k));
                     vec![Out::Fragment {
                         on: ancestor,
                         sub: inner,
