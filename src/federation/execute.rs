@@ -4,6 +4,7 @@
 //! (deduplicated) in one `_entities` call, and merges each answer into its
 //! objects. Subgraph errors come back with the client's paths.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::{PathSegment, ServerError};
@@ -15,7 +16,7 @@ use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
 use super::Subgraphs;
-use super::plan::{Node, NodeKind, Step, applies, has_restores, internal_alias, restore};
+use super::plan::{Node, NodeKind, Step, applies, has_restores, restore};
 use super::selection::Sel;
 use super::supergraph::{Kind, Supergraph};
 use crate::error::{ErrorCode, FieldError};
@@ -173,6 +174,7 @@ async fn run_node(
             typename,
             rep,
             key_len,
+            aliases,
         } => {
             // Collect the objects and their representations.
             let (reps, owners) = {
@@ -181,6 +183,8 @@ async fn run_node(
                 collect(&data, path, &mut Vec::new(), &mut found);
                 let mut reps: Vec<Json> = Vec::new();
                 let mut owners: Vec<Vec<Vec<Addr>>> = Vec::new();
+                // Deduplicated by their bytes: linear in the objects.
+                let mut seen: HashMap<String, usize> = HashMap::new();
                 for (addr, object) in found {
                     let Some(Json::String(t)) = object.get("__typename") else {
                         continue;
@@ -190,7 +194,7 @@ async fn run_node(
                     }
                     let mut r = Map::new();
                     r.insert("__typename".to_owned(), Json::String(typename.clone()));
-                    pick(sg, object, rep, &mut r);
+                    pick(sg, object, rep, Some(aliases), &mut r);
                     // No entity has a null key: the object is left as it is.
                     if rep[..(*key_len).min(rep.len())]
                         .iter()
@@ -199,9 +203,11 @@ async fn run_node(
                         continue;
                     }
                     let r = Json::Object(r);
-                    match reps.iter().position(|x| *x == r) {
-                        Some(i) => owners[i].push(addr),
+                    let bytes = r.to_string();
+                    match seen.get(&bytes) {
+                        Some(&i) => owners[i].push(addr),
                         None => {
+                            seen.insert(bytes, reps.len());
                             reps.push(r);
                             owners.push(vec![addr]);
                         }
@@ -596,11 +602,18 @@ pub(crate) fn merge(target: &mut Json, src: Json) {
     }
 }
 
-/// The representation fields `set` of `object`: each read from its internal
-/// alias, else (a plain field the client selected) from its name.
-fn pick(sg: &Supergraph, object: &Map<String, Json>, set: &[Sel], out: &mut Map<String, Json>) {
+/// The representation fields `set` of `object`: at the top each read from
+/// its internal alias (`aliases`, parallel to `set`), else (a plain field the
+/// client selected) from its key; below, by key.
+fn pick(
+    sg: &Supergraph,
+    object: &Map<String, Json>,
+    set: &[Sel],
+    aliases: Option<&[String]>,
+    out: &mut Map<String, Json>,
+) {
     let typename = object.get("__typename").and_then(Json::as_str);
-    for s in set {
+    for (i, s) in set.iter().enumerate() {
         if s.is_typename() {
             continue;
         }
@@ -610,8 +623,9 @@ fn pick(sg: &Supergraph, object: &Map<String, Json>, set: &[Sel], out: &mut Map<
         {
             continue;
         }
-        let value = object
-            .get(&internal_alias(s))
+        let alias = aliases.and_then(|a| a.get(i));
+        let value = alias
+            .and_then(|a| object.get(a))
             .or_else(|| object.get(&s.key))
             .cloned()
             .unwrap_or(Json::Null);
@@ -633,7 +647,7 @@ fn pick_value(sg: &Supergraph, value: Json, sub: &[Sel]) -> Json {
             {
                 out.insert("__typename".to_owned(), t.clone());
             }
-            pick(sg, &map, sub, &mut out);
+            pick(sg, &map, sub, None, &mut out);
             Json::Object(out)
         }
         Json::Array(items) => {

@@ -68,6 +68,9 @@ pub(crate) enum NodeKind {
         /// How many of `rep`'s fields (its first) are the key: an object
         /// whose key has a null is not sent.
         key_len: usize,
+        /// The key each top-level `rep` field is fetched under (its
+        /// internal alias), worked out once.
+        aliases: Vec<String>,
     },
 }
 
@@ -623,6 +626,7 @@ impl<'a> Planner<'a> {
                 types,
                 typename: ty.to_owned(),
                 key_len: key.len(),
+                aliases: key.iter().map(internal_alias).collect(),
                 rep: key,
             },
             false,
@@ -850,6 +854,7 @@ impl<'a> Planner<'a> {
                     typename: ancestor.clone(),
                     rep: k.clone(),
                     key_len: k.len(),
+                    aliases: k.iter().map(internal_alias).collect(),
                 },
             };
             let deps = if root { Vec::new() } else { vec![node] };
@@ -1047,6 +1052,7 @@ impl<'a> Planner<'a> {
                     )
                     .collect(),
                 typename: typename.to_owned(),
+                aliases: rep.iter().map(internal_alias).collect(),
                 rep,
                 key_len,
             },
