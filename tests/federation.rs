@@ -1181,10 +1181,8 @@ async fn a_cached_subgraph_answer_is_reused_and_stands_in_when_the_subgraph_fail
         2,
         "the expired answer is asked for again, and the failure recorded"
     );
-    assert!(
-        stale["extensions"]["stale"].is_array() || stale.get("errors").is_none(),
-        "a stale stand-in is marked or silent, never an error: {stale}"
-    );
+    // A stale stand-in is not an error.
+    no_errors(&stale);
 
     // Another product's fetch has other bytes: never served from this one.
     let other = shop

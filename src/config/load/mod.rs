@@ -27,6 +27,7 @@ use super::{
 };
 
 mod cache;
+mod extend;
 mod from;
 mod list_size;
 mod on_error;
@@ -35,6 +36,7 @@ mod server;
 mod shared;
 mod upstream;
 
+use extend::merge_extensions;
 use from::from_path;
 use shared::{arg_fits, base_name, deprecation, has_directive, named_kind, spec_directive};
 
@@ -104,73 +106,6 @@ pub fn load_with(
                 file: file.to_owned(),
                 items,
             })
-        }
-    }
-}
-
-/// Folds `extend type` definitions into the types they extend (the
-/// overlay of a supergraph adds fields to its types).
-fn merge_extensions(
-    defs: &[&Positioned<TypeDefinition>],
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<Positioned<TypeDefinition>> {
-    let mut out: Vec<Positioned<TypeDefinition>> = defs
-        .iter()
-        .filter(|d| !d.node.extend)
-        .map(|d| (*d).clone())
-        .collect();
-    for ext in defs.iter().filter(|d| d.node.extend) {
-        let name = &ext.node.name.node;
-        let Some(base) = out.iter_mut().find(|d| d.node.name.node == *name) else {
-            diags.push(Diagnostic {
-                pos: ext.pos,
-                message: format!("`extend type {name}`: the supergraph has no type `{name}`"),
-            });
-            continue;
-        };
-        match (&mut base.node.kind, &ext.node.kind) {
-            (TypeKind::Object(b), TypeKind::Object(e)) => {
-                extend_fields(name, &mut b.fields, &e.fields, diags)
-            }
-            (TypeKind::Interface(b), TypeKind::Interface(e)) => {
-                extend_fields(name, &mut b.fields, &e.fields, diags)
-            }
-            _ => diags.push(Diagnostic {
-                pos: ext.pos,
-                message: format!(
-                    "`{name}` can be extended with fields only, as the kind of type it is"
-                ),
-            }),
-        }
-    }
-    out
-}
-
-/// Adds `extra` to `fields`. A field the type has already may be declared
-/// again with the same type to give it directives (`@onError`, `@cache`).
-fn extend_fields(
-    ty: &str,
-    fields: &mut Vec<Positioned<FieldDefinition>>,
-    extra: &[Positioned<FieldDefinition>],
-    diags: &mut Vec<Diagnostic>,
-) {
-    for field in extra {
-        match fields
-            .iter_mut()
-            .find(|f| f.node.name.node == field.node.name.node)
-        {
-            Some(existing) if existing.node.ty.node == field.node.ty.node => existing
-                .node
-                .directives
-                .extend(field.node.directives.iter().cloned()),
-            Some(existing) => diags.push(Diagnostic {
-                pos: field.pos,
-                message: format!(
-                    "`{ty}.{}` is `{}` in the supergraph; declared again, it must keep that type (it only adds directives)",
-                    field.node.name.node, existing.node.ty.node
-                ),
-            }),
-            None => fields.push(field.clone()),
         }
     }
 }
