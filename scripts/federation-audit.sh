@@ -5,7 +5,10 @@
 #
 #   scripts/federation-audit.sh [SUITE]    every suite, or one (ids: ls tests/federation-audit/src/test-suites)
 #   scripts/federation-audit.sh --gate     every suite; fails when fewer cases pass than
-#                                          tests/federation-audit/floor.txt (CI runs this from .ci/run)
+#                                          tests/federation-audit/floor.txt (CI runs this from .ci/run),
+#                                          or when a query sent twice gets two different answers
+#                                          (scripts/federation-repeat.mjs: the engine's, then the
+#                                          plan-shaped path's)
 #
 # Prints a line per suite as it finishes, then each failing suite, where the logs are, and last
 # `federation audit: P/T cases`. Exit 0 when the audit ran (however many cases failed), 1 when the
@@ -273,4 +276,14 @@ if ((gate)); then
     fi
 fi
 echo "federation audit: $passed/$total cases${suite:+ (suite $suite)}"
+# The gate also holds the two ways tributary answers a supergraph operation to one another: each
+# query sent twice (engine, then the plan-shaped path) must get the same answer.
+if ((gate)) && grep -q TRIBUTARY_BIN "$gw_src/run.sh"; then
+    repeat_log="$logs/repeat.log"
+    if ! node "$root/scripts/federation-repeat.mjs" "$subgraph_port" "$gateway_port" "$TRIBUTARY_BIN" "$logs" >"$repeat_log" 2>&1; then
+        grep -A3 '^===' "$repeat_log" | head -40 || true
+        status=1
+    fi
+    tail -1 "$repeat_log"
+fi
 exit "$status"

@@ -369,6 +369,192 @@ extend type Product {
 }
 "#;
 
+// ---------------------------------------------------------------------------
+// Two ways to one answer: a document seen for the first time is validated and
+// executed by the engine; once validated, a supergraph operation with nothing
+// bound below its root fields is shaped straight from the subgraphs' answers.
+// Both must answer alike, failures and policies included.
+
+const TIMELINE: &str = "extend schema @server(timeline: true)\n";
+
+/// Sends `query` twice; asserts the first answer came from the engine and
+/// the second from the plan-shaped path, and that they are the same, byte
+/// for byte (key order included) up to the extensions. The answer, without
+/// its extensions.
+async fn twice(shop: &Shop, query: &str) -> Value {
+    let mut answers = Vec::new();
+    for expected in ["engine", "plan"] {
+        let (status, text) = within(
+            query,
+            shop.gw
+                .post_text(query, json!({}), &[("tributary-timeline", "1")]),
+        )
+        .await;
+        assert_eq!(status, 200, "{query}: {text}");
+        let body: Value = serde_json::from_str(&text).expect("a JSON body");
+        assert_eq!(
+            body["extensions"]["timeline"]["executor"], expected,
+            "{query}: {body}"
+        );
+        // The response is `{"data":..,"errors":..,"extensions":..}`, in
+        // that order; the extensions hold timings.
+        let at = text.rfind(",\"extensions\":").expect("extensions");
+        answers.push(format!("{}}}", &text[..at]));
+    }
+    assert_eq!(answers[0], answers[1], "{query}: engine, then plan");
+    serde_json::from_str(&answers[0]).expect("a JSON body")
+}
+
+#[tokio::test]
+async fn a_repeated_operation_is_shaped_from_the_plan_exactly_as_the_engine_answered() {
+    let shop = Shop::start(Some(TIMELINE)).await;
+    // Aliases, a field merged from two selections, a fragment, `__typename`.
+    let body = twice(
+        &shop,
+        "{ a: topProducts(first: 2) { upc ...F } topProducts(first: 1) { n: name upc }
+           __typename top: topProducts(first: 1) { upc } top: topProducts(first: 1) { name }
+           product(upc: \"2\") { __typename reviews { body author { username } } } }
+         fragment F on Product { name price inStock shippingEstimate }",
+    )
+    .await;
+    no_errors(&body);
+    let items = body["data"]["a"].as_array().expect("a list");
+    assert_eq!(items.len(), 2, "{body}");
+    for (item, upc) in items.iter().zip(["1", "2"]) {
+        assert_eq!(item["upc"], upc, "{body}");
+        assert!(item["shippingEstimate"].is_i64(), "{body}");
+    }
+    assert_eq!(items[0]["name"], "Red Chair", "{body}");
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([{ "n": "Red Chair", "upc": "1" }]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    assert_eq!(
+        body["data"]["top"],
+        json!([{ "upc": "1", "name": "Red Chair" }]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["product"]["__typename"], "Product", "{body}");
+
+    // A failing subgraph: null up to the nearest nullable parent, the data
+    // null under non-null lists, a failed root field beside a whole one.
+    shop.subgraphs
+        .reviews
+        .state()
+        .set_fault(Some(Fault::Status(500)));
+    let body = twice(&shop, r#"{ product(upc: "1") { name reviews { body } } }"#).await;
+    assert_eq!(body["data"], json!({ "product": null }), "{body}");
+    assert_eq!(the_error(&body)["path"], json!(["product", "reviews"]));
+    let body = twice(&shop, "{ topProducts(first: 3) { name reviews { body } } }").await;
+    assert_eq!(body["data"], Value::Null, "{body}");
+    // The first failed item nulls the whole non-null chain; that is the
+    // one error (as the engine reports it).
+    assert_eq!(
+        the_error(&body)["path"],
+        json!(["topProducts", 0, "reviews"]),
+        "{body}"
+    );
+    let body = twice(&shop, "{ me { username } product(upc: \"2\") { name } }").await;
+    assert_eq!(
+        body["data"],
+        json!({ "me": null, "product": { "name": "Quiet Chair" } }),
+        "{body}"
+    );
+    assert_eq!(
+        the_error(&body)["extensions"]["code"],
+        "UPSTREAM_HTTP_ERROR"
+    );
+}
+
+/// Every subgraph deduplicates (so identical operations in flight share one
+/// execution); products gets the client's `authorization`.
+const DEDUPE_ALL: &str = r#"
+extend schema
+  @upstream(name: "products", dedupe: true, forwardHeaders: ["authorization"])
+  @upstream(name: "reviews", dedupe: true)
+  @upstream(name: "inventory", dedupe: true)
+"#;
+
+#[tokio::test]
+async fn identical_operations_with_different_forwarded_credentials_never_share_an_answer() {
+    let latency = Duration::from_millis(300);
+    let shop = Shop::start_with(Latencies::uniform(latency), Some(DEDUPE_ALL), &[]).await;
+    let query = json!({ "query": "{ topProducts(first: 2) { name } }" });
+    let send = |token: &'static str| {
+        let query = query.clone();
+        let gw = &shop.gw;
+        async move { gw.post(query, &[("authorization", token)]).await }
+    };
+
+    // The same credentials: one execution, one subgraph request.
+    let answers = within(
+        "two alike",
+        futures_util::future::join(send("Bearer a"), send("Bearer a")),
+    )
+    .await;
+    for (status, body) in [answers.0, answers.1] {
+        assert_eq!(status, 200, "{body}");
+        no_errors(&body);
+    }
+    assert_eq!(shop.subgraphs.products.requests().len(), 1, "shared");
+
+    // Different credentials: each its own execution, each forwarded.
+    shop.subgraphs.reset();
+    let answers = within(
+        "two apart",
+        futures_util::future::join(send("Bearer a"), send("Bearer b")),
+    )
+    .await;
+    for (status, body) in [answers.0, answers.1] {
+        assert_eq!(status, 200, "{body}");
+        no_errors(&body);
+    }
+    let mut seen: Vec<String> = shop
+        .subgraphs
+        .products
+        .requests()
+        .iter()
+        .map(|r| {
+            r.hit
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["Bearer a", "Bearer b"]);
+}
+
+#[tokio::test]
+async fn a_repeated_operation_keeps_the_overlays_on_error_default() {
+    let overlay = format!("{TIMELINE}{REVIEWS_DEFAULT}");
+    let shop = Shop::start(Some(&overlay)).await;
+    shop.subgraphs
+        .reviews
+        .state()
+        .set_fault(Some(Fault::Status(500)));
+    let body = twice(&shop, "{ topProducts(first: 2) { name reviews { body } } }").await;
+    assert_eq!(
+        body["data"],
+        json!({ "topProducts": [
+            { "name": "Red Chair", "reviews": [] },
+            { "name": "Quiet Chair", "reviews": [] },
+        ] }),
+        "{body}"
+    );
+    assert_eq!(errors(&body).len(), 2, "{body}");
+    assert!(
+        errors(&body)
+            .iter()
+            .all(|e| e["extensions"]["degraded"] == true),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn an_overlay_on_error_default_degrades_a_subgraph_field() {
     let subgraphs = Subgraphs::start(Latencies::default())

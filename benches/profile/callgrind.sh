@@ -2,7 +2,7 @@
 # Instructions per request, counted by valgrind's callgrind: unlike CPU time
 # they do not drift with machine noise, so two builds compare exactly.
 #
-#   benches/profile/callgrind.sh [product-page|posts-users|posts-titles] [BIN...]
+#   benches/profile/callgrind.sh [product-page|posts-users|posts-titles|federation] [BIN...]
 #
 # For each binary (default target/release/tributary): starts the peer
 # harness's mock upstream at zero latency (PEERS, default /tmp/peers, with
@@ -44,7 +44,7 @@ PY
 }
 for BIN in "${BINS[@]}"; do
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.%p" --collect-atstart=yes \
-    "$BIN" serve "$HERE/../peers/$SDL" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
+    "$BIN" serve "$SCHEMA" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
   GWP=$!
   python3 "$PEERS/scripts/harness.py" wait --url http://127.0.0.1:$GP/graphql --body "$BODY" --timeout 120 >/dev/null
   send "$WARM"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Profiles Tributary under the peer harness's zero-latency load, with perf.
 #
-#   benches/profile/profile.sh [product-page|posts-users|posts-titles]
+#   benches/profile/profile.sh [product-page|posts-users|posts-titles|federation]
 #
 # Needs: a copy of the peer harness with its mock upstream built (PEERS,
 # default /tmp/peers), wrk, perf (linux-perf), taskset; a release binary
@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 start_upstream taskset -c 0
-taskset -c 1 "$BIN" serve "$HERE/../peers/$SDL" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
+taskset -c 1 "$BIN" serve "$SCHEMA" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
 GWP=$!
 python3 "$PEERS/scripts/harness.py" wait --url http://127.0.0.1:$GP/graphql --body "$BODY" --timeout 30
 BODY_FILE="$BODY" taskset -c 0 wrk -t1 -c50 -d$((SECS + 6))s -s "$PEERS/scripts/graphql.lua" \

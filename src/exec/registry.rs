@@ -45,11 +45,38 @@ pub(crate) struct CompiledField {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub(crate) types: HashMap<String, HashMap<String, Arc<CompiledField>>>,
+    /// Per object type, the abstract types it is a possible type of (its
+    /// interfaces and the unions it is a member of).
+    abstracts: HashMap<String, HashSet<String>>,
 }
 
 impl Registry {
     pub(crate) fn field(&self, ty: &str, field: &str) -> Option<&Arc<CompiledField>> {
         self.types.get(ty)?.get(field)
+    }
+
+    /// Whether `object` is an object type and a possible type of the
+    /// interface or union `abstract_type`.
+    pub(crate) fn possible(&self, object: &str, abstract_type: &str) -> bool {
+        self.abstracts
+            .get(object)
+            .is_some_and(|set| set.contains(abstract_type))
+    }
+
+    /// Whether `name` is an interface (its fields are registered; a
+    /// union's are not).
+    pub(crate) fn is_interface(&self, name: &str) -> bool {
+        self.types.contains_key(name) && !self.abstracts.contains_key(name)
+    }
+
+    /// Whether an object of type `object` satisfies the type condition
+    /// `condition` (itself, one of its interfaces, a union it is in).
+    pub(crate) fn satisfies(&self, object: &str, condition: &str) -> bool {
+        object == condition
+            || self
+                .abstracts
+                .get(object)
+                .is_some_and(|set| set.contains(condition))
     }
 
     pub(crate) fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Registry {
@@ -88,7 +115,27 @@ impl Registry {
                 .collect();
             types.insert(name.clone(), fields);
         }
-        Registry { types }
+        let mut abstracts: HashMap<String, HashSet<String>> = HashMap::new();
+        for (name, def) in &config.types {
+            match def {
+                TypeDef::Object(o) => {
+                    abstracts
+                        .entry(name.clone())
+                        .or_default()
+                        .extend(o.implements.iter().cloned());
+                }
+                TypeDef::Union(u) => {
+                    for member in &u.members {
+                        abstracts
+                            .entry(member.clone())
+                            .or_default()
+                            .insert(name.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Registry { types, abstracts }
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) mod api;
 pub(crate) mod execute;
 pub(crate) mod plan;
 pub(crate) mod selection;
+pub(crate) mod shape;
 pub(crate) mod supergraph;
 
 use std::collections::{HashMap, HashSet};
@@ -246,6 +247,8 @@ pub(crate) struct Planned {
     document: Arc<ExecutableDocument>,
     steps: Vec<Arc<Step>>,
     errors: Vec<String>,
+    /// The operation's root selection, normalized (see [`shape`]).
+    pub(crate) selection: Vec<selection::Sel>,
 }
 
 /// Plans kept per gateway.
@@ -322,6 +325,7 @@ impl Subgraphs {
             document: document.clone(),
             steps: plan.steps.into_iter().map(Arc::new).collect(),
             errors: plan.errors,
+            selection: plan.selection,
         });
         self.plans.insert(key, planned.clone());
         Ok(planned)
@@ -364,7 +368,9 @@ pub(crate) fn plan_operation(
         norm.set(&op.node.selection_set.node, &[], &mut sels, 0)?;
         let mutation = op.node.ty == OperationType::Mutation;
         let name = op_name.or(operation_name);
-        Ok(Planner::plan(sg, &sels, mutation, name))
+        let mut plan = Planner::plan(sg, &sels, mutation, name);
+        plan.selection = sels;
+        Ok(plan)
     }
 }
 
@@ -479,7 +485,7 @@ pub(crate) struct Request {
 
 #[derive(Default)]
 struct Progress {
-    plan: Option<Result<Vec<Arc<Step>>, FieldError>>,
+    plan: Option<Result<Arc<Planned>, FieldError>>,
     next: usize,
     snapshot: Option<Arc<Json>>,
 }
@@ -508,6 +514,25 @@ impl Request {
         state: &Arc<RequestState>,
         key: &str,
     ) -> Result<View, FieldError> {
+        self.run(state, Some(key)).await.map(|(root, _)| root)
+    }
+
+    /// Runs every step, in order, and hands back the assembled root object
+    /// and the plan (whose normalized selection the response is shaped by).
+    pub(crate) async fn complete(
+        &self,
+        state: &Arc<RequestState>,
+    ) -> Result<(View, Arc<Planned>), FieldError> {
+        self.run(state, None).await
+    }
+
+    /// Runs the steps up to the one answering root field `key` (all of
+    /// them for `None`).
+    async fn run(
+        &self,
+        state: &Arc<RequestState>,
+        key: Option<&str>,
+    ) -> Result<(View, Arc<Planned>), FieldError> {
         let mut progress = self.progress.lock().await;
         if progress.plan.is_none() {
             let planned = self.subgraphs.planned(
@@ -515,27 +540,30 @@ impl Request {
                 self.operation_name.as_deref(),
                 &self.variables,
             );
-            let planned = planned.map(|plan| {
+            if let Ok(plan) = &planned {
                 for message in &plan.errors {
                     let error = FieldError::new(ErrorCode::InternalError, message.clone());
                     let mut error = error.into_graphql().into_server_error(Pos::default());
                     error.locations.clear();
                     state.absorb(error);
                 }
-                plan.steps.clone()
-            });
+            }
             progress.plan = Some(planned);
         }
-        let steps = match &progress.plan {
-            Some(Ok(steps)) => steps.clone(),
+        let planned = match &progress.plan {
+            Some(Ok(planned)) => planned.clone(),
             Some(Err(e)) => return Err(e.clone()),
-            None => Vec::new(),
+            None => return Err(FieldError::new(ErrorCode::InternalError, "no plan")),
         };
+        let steps = &planned.steps;
         let assembly = self.assembly.clone();
-        let wanted = steps
-            .iter()
-            .position(|s| s.keys.iter().any(|k| k == key))
-            .map_or(progress.next, |i| i + 1);
+        let wanted = match key {
+            Some(key) => steps
+                .iter()
+                .position(|s| s.keys.iter().any(|k| k == key))
+                .map_or(progress.next, |i| i + 1),
+            None => steps.len(),
+        };
         let mut ran = false;
         while progress.next < wanted {
             let step = steps[progress.next].clone();
@@ -566,6 +594,7 @@ impl Request {
             };
             progress.snapshot = Some(Arc::new(data));
         }
-        Ok(View::root(progress.snapshot.clone().unwrap_or_default()))
+        let root = View::root(progress.snapshot.clone().unwrap_or_default());
+        Ok((root, planned))
     }
 }

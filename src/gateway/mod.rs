@@ -327,21 +327,37 @@ impl Gateway {
         // the cache.
         let query = (!prepared.cached).then(|| request.query.clone());
         let guard = CancelOnDrop(state.clone());
-        let mut engine_request = Request::new(request.query).data(state.clone());
-        if let Some(name) = request.operation_name {
-            engine_request = engine_request.operation_name(name);
-        }
-        if let Some(variables) = prepare::with_defaults(
-            document,
-            engine_request.operation_name.as_deref(),
-            request.variables,
-        ) {
-            engine_request =
-                engine_request.variables(Variables::from_json(Value::Object(variables)));
-        }
-        engine_request.set_parsed_query(document.clone());
         let limit = self.settings.max_request_time;
-        let execution = self.schema.execute(engine_request).instrument(span.clone());
+        let shaped = prepared.cached
+            && prepared.federated_only
+            && matches!(
+                prepared.kind,
+                Some(OperationType::Query | OperationType::Mutation)
+            );
+        let execution = async {
+            match prepared.kind {
+                // Validated before, and nothing below its root fields but
+                // supergraph fields: shaped without the engine.
+                Some(kind) if shaped => self.shape_federated(&state, kind).await,
+                _ => {
+                    let mut engine_request = Request::new(request.query).data(state.clone());
+                    if let Some(name) = request.operation_name {
+                        engine_request = engine_request.operation_name(name);
+                    }
+                    if let Some(variables) = prepare::with_defaults(
+                        document,
+                        engine_request.operation_name.as_deref(),
+                        request.variables,
+                    ) {
+                        engine_request = engine_request
+                            .variables(Variables::from_json(Value::Object(variables)));
+                    }
+                    engine_request.set_parsed_query(document.clone());
+                    self.schema.execute(engine_request).await
+                }
+            }
+        }
+        .instrument(span.clone());
         let mut response = match tokio::time::timeout(limit, execution).await {
             Ok(response) => response,
             Err(_) => {
@@ -394,6 +410,7 @@ impl Gateway {
                     label_name: prepared.label_name.clone(),
                     measure: prepared.measure,
                     projections: prepared.projections.clone(),
+                    federated_only: prepared.federated_only,
                     cached: true,
                 }),
             );
@@ -401,7 +418,10 @@ impl Gateway {
         if executed {
             let calls = state.recorder.take();
             let trace_id = otel::trace_id(&span, &state.headers);
-            let record = Timeline::new(label, trace_id, started.elapsed(), calls);
+            let mut record = Timeline::new(label, trace_id, started.elapsed(), calls);
+            if self.federation.is_some() {
+                record.executor = Some(if shaped { "plan" } else { "engine" });
+            }
             let partial =
                 !response.errors.is_empty() && !matches!(response.data, async_graphql::Value::Null);
             let waits: Vec<_> = record.joins.iter().map(|j| j.wait).collect();
@@ -426,9 +446,55 @@ impl Gateway {
     }
 }
 
-/// Every inbound header some binding forwards or reads.
+impl Gateway {
+    /// Runs a supergraph operation's plan to the end and shapes its
+    /// response from the assembled answers (see [`crate::federation::shape`]).
+    async fn shape_federated(&self, state: &Arc<RequestState>, kind: OperationType) -> Response {
+        state.mark_executed();
+        let mut errors = Vec::new();
+        let data = match (&state.federation, self.root_type(kind)) {
+            (Some(request), Some(root)) => match request.complete(state).await {
+                Ok((assembled, planned)) => crate::federation::shape::data(
+                    &self.registry,
+                    state,
+                    root,
+                    &planned.selection,
+                    assembled.get(),
+                    &mut errors,
+                ),
+                Err(e) => {
+                    errors.push(e.into_graphql().into_server_error(Pos::default()));
+                    async_graphql::Value::Null
+                }
+            },
+            _ => {
+                let error = FieldError::new(ErrorCode::InternalError, "no plan for the operation");
+                errors.push(error.into_graphql().into_server_error(Pos::default()));
+                async_graphql::Value::Null
+            }
+        };
+        let mut response = Response::new(data);
+        let mut absorbed = state.take_absorbed();
+        absorbed.append(&mut errors);
+        response.errors = absorbed;
+        if let Some(stale) = state.take_stale() {
+            response.extensions.insert("stale".to_owned(), stale);
+        }
+        response
+    }
+}
+
+/// Every inbound header some binding or upstream forwards or reads (a
+/// supergraph's subgraph calls carry their upstream's `forwardHeaders`).
 fn forwarded_headers(config: &Config) -> Vec<HeaderName> {
     let mut names: Vec<HeaderName> = Vec::new();
+    for upstream in config.upstreams.values() {
+        for name in &upstream.forward_headers {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
     let bindings = config.types.values().flat_map(|t| match t {
         crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => {
             o.fields.values().collect::<Vec<_>>()

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 
 use super::{Gateway, GraphqlRequest, cost, directives, literals};
@@ -39,6 +40,10 @@ pub struct Prepared {
     pub measure: cost::Measure,
     /// What the operation reads of each upstream's answers.
     pub(super) projections: Arc<Projections>,
+    /// Every root field of the operation is a supergraph field with no REST
+    /// binding below it: once validated, its response is shaped straight
+    /// from the plan's answers (`federation::shape`), without the engine.
+    pub(super) federated_only: bool,
     /// Whether the document validated before for this operation (it came
     /// from the cache): the engine does not validate it again. A new one is
     /// kept once it validates.
@@ -129,9 +134,12 @@ impl Gateway {
             document = Arc::new(rewritten);
         }
         // Worked out once per document; a re-measured one keeps its own.
-        let projections = match (&cached, validated) {
-            (Some(prepared), true) => prepared.projections.clone(),
-            _ => Arc::new(self.projections(&document, operation_name)),
+        let (projections, federated_only) = match (&cached, validated) {
+            (Some(prepared), true) => (prepared.projections.clone(), prepared.federated_only),
+            _ => (
+                Arc::new(self.projections(&document, operation_name)),
+                self.federated_only(&document, operation_name),
+            ),
         };
         // The document's name for its only operation when the client gave
         // no `operationName` (curl, most clients).
@@ -150,8 +158,30 @@ impl Gateway {
             label_name,
             measure,
             projections,
+            federated_only,
             cached: validated,
         }))
+    }
+
+    /// Whether every root field of the chosen query or mutation is a
+    /// supergraph field with nothing bound below it (or `__typename`).
+    fn federated_only(&self, document: &ExecutableDocument, name: Option<&str>) -> bool {
+        if self.federation.is_none() {
+            return false;
+        }
+        let Some(operation) = chosen(document, name) else {
+            return false;
+        };
+        let Some(root) = self.root_type(operation.node.ty) else {
+            return false;
+        };
+        plain_roots(
+            &self.registry,
+            document,
+            root,
+            &operation.node.selection_set.node,
+            0,
+        )
     }
 
     /// The root type an operation of `kind` starts at, if the schema has one.
@@ -179,6 +209,52 @@ impl Gateway {
         }
     }
 }
+
+/// Whether every field of root selection `set` (fragments included, each
+/// fragment at most [`MAX_FRAGMENT_DEPTH`] deep) is plain federated.
+fn plain_roots(
+    registry: &crate::exec::Registry,
+    document: &ExecutableDocument,
+    root: &str,
+    set: &SelectionSet,
+    depth: usize,
+) -> bool {
+    if depth > MAX_FRAGMENT_DEPTH {
+        return false;
+    }
+    set.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => {
+            let name = field.node.name.node.as_str();
+            name == "__typename"
+                || registry
+                    .field(root, name)
+                    .is_some_and(|f| f.plain_federated)
+        }
+        Selection::InlineFragment(fragment) => plain_roots(
+            registry,
+            document,
+            root,
+            &fragment.node.selection_set.node,
+            depth + 1,
+        ),
+        Selection::FragmentSpread(spread) => document
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_some_and(|fragment| {
+                plain_roots(
+                    registry,
+                    document,
+                    root,
+                    &fragment.node.selection_set.node,
+                    depth + 1,
+                )
+            }),
+    })
+}
+
+/// How deep [`plain_roots`] follows fragments in fragments (cycles are
+/// refused by validation; this bounds the walk regardless).
+const MAX_FRAGMENT_DEPTH: usize = 16;
 
 /// The operation a request runs: the named one, else the only one (`None`
 /// when the name matches nothing or the choice is ambiguous; the engine

@@ -1,7 +1,7 @@
 //! Typed configuration -> async-graphql dynamic schema, every field served by
 //! the one generic resolver.
 
-mod coerce;
+pub(crate) mod coerce;
 mod null_propagation;
 mod resolver;
 

@@ -153,6 +153,11 @@ pub struct Timeline {
     pub critical_path: Vec<Arc<str>>,
     pub joins: Vec<Join>,
     pub calls: Vec<CallRecord>,
+    /// What built the response: `engine` (the resolvers) or `plan` (a
+    /// supergraph operation with nothing bound below its root fields,
+    /// shaped straight from the subgraphs' answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<&'static str>,
 }
 
 /// Sibling calls fetched together, and how long the first to finish waited
@@ -185,6 +190,7 @@ impl Timeline {
             critical_path: critical_path(&calls),
             joins: joins(&calls),
             calls,
+            executor: None,
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     /// Fields no subgraph can resolve (the planner's own errors).
     pub(crate) errors: Vec<String>,
+    /// The operation's root selection, normalized: what the response is
+    /// shaped by.
+    pub(crate) selection: Vec<Sel>,
 }
 
 #[derive(Debug, Default)]
