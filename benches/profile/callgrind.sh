@@ -10,6 +10,8 @@
 # schema (benches/peers/*.graphql), sends WARM (50) requests, zeroes the
 # counters, sends N (200) more one at a time over one keep-alive connection,
 # and prints instructions per request (gateway process, all threads).
+# SCHEMA=FILE serves FILE instead of the workload's schema (the same types
+# with other @server settings, e.g. `compression: false`).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORKLOAD="${1:-product-page}"
@@ -44,7 +46,7 @@ PY
 }
 for BIN in "${BINS[@]}"; do
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.%p" --collect-atstart=yes \
-    "$BIN" serve "$HERE/../peers/$SDL" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
+    "$BIN" serve "${SCHEMA:-$HERE/../peers/$SDL}" --listen 127.0.0.1:$GP >"$OUT/gateway.log" 2>&1 &
   GWP=$!
   python3 "$PEERS/scripts/harness.py" wait --url http://127.0.0.1:$GP/graphql --body "$BODY" --timeout 120 >/dev/null
   send "$WARM"
