@@ -7,9 +7,11 @@
 # For each binary (default target/release/tributary): starts the peer
 # harness's mock upstream at zero latency (PEERS, default /tmp/peers, with
 # its upstream built), runs the gateway under callgrind on the workload's
-# schema (benches/peers/*.graphql), sends WARM (50) requests, zeroes the
+# schema (benches/peers/*.graphql, or the demo supergraph), sends WARM (50) requests, zeroes the
 # counters, sends N (200) more one at a time over one keep-alive connection,
 # and prints instructions per request (gateway process, all threads).
+# SCHEMA=FILE serves FILE instead of the workload's schema (the same types
+# with other @server settings, e.g. `compression: false`).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORKLOAD="${1:-product-page}"

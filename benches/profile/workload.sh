@@ -2,16 +2,16 @@
 # (the mock upstream's base port), sets SCHEMA (the schema file) and BODY (the
 # request), and has `start_upstream [taskset prefix...]` start the upstreams at
 # zero latency, wait for them, set UPP to their PID and export the *_URL
-# variables the schemas read. The federation workload serves the demo
+# variables the schemas read. SCHEMA, when set, is kept. The federation workload serves the demo
 # supergraph over the demo subgraphs (`tributary subgraphs` of the binary
 # FED_SUBGRAPHS_BIN, default target/release/tributary, on 4201..4203, the
 # ports the supergraph names) with benches/federation/top-products.graphql.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 case "$WORKLOAD" in
-  product-page) SCHEMA="$ROOT/benches/peers/product-page.graphql"; BODY="$PEERS/contract/request.json" ;;
-  posts-users|posts-titles) SCHEMA="$ROOT/benches/peers/posts.graphql"; BODY="$PEERS/contract/$WORKLOAD.json" ;;
+  product-page) SCHEMA="${SCHEMA:-$ROOT/benches/peers/product-page.graphql}"; BODY="$PEERS/contract/request.json" ;;
+  posts-users|posts-titles) SCHEMA="${SCHEMA:-$ROOT/benches/peers/posts.graphql}"; BODY="$PEERS/contract/$WORKLOAD.json" ;;
   federation)
-    SCHEMA="$ROOT/schema/federation/supergraph.graphql"; BODY="$OUT/federation-request.json"
+    SCHEMA="${SCHEMA:-$ROOT/schema/federation/supergraph.graphql}"; BODY="$OUT/federation-request.json"
     python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read()}))' \
       "$ROOT/benches/federation/top-products.graphql" >"$BODY" ;;
   *) echo "unknown workload $WORKLOAD" >&2; exit 2 ;;

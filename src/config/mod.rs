@@ -5,6 +5,7 @@
 //! checks every cross-reference, returning all problems at once as
 //! `file:line:col: message` diagnostics. Nothing downstream re-validates.
 
+pub mod cors;
 mod directives;
 mod env;
 mod error;
@@ -21,6 +22,7 @@ use http::{HeaderName, HeaderValue, Method};
 use indexmap::IndexMap;
 use url::Url;
 
+pub use cors::{CorsSettings, HeaderList, OriginRule, Origins};
 pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
 pub use load::{Federated, load, load_file, load_with};
@@ -99,6 +101,11 @@ pub struct ServerSettings {
     pub timeline: bool,
     /// Inbound connections: timeouts, caps, shutdown.
     pub connections: ConnectionSettings,
+    /// Which browser origins may call; `None` (the default): no CORS
+    /// headers, so only pages of the gateway's own origin can read answers.
+    pub cors: Option<CorsSettings>,
+    /// Response compression and compressed request bodies.
+    pub compression: CompressionSettings,
 }
 
 impl Default for ServerSettings {
@@ -118,6 +125,54 @@ impl Default for ServerSettings {
             graphiql: true,
             timeline: false,
             connections: ConnectionSettings::default(),
+            cors: None,
+            compression: CompressionSettings::default(),
+        }
+    }
+}
+
+/// `compression: { minBytes, encodings, requests }`, or `compression: false`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompressionSettings {
+    /// Response encodings offered, picked by the client's `Accept-Encoding`.
+    pub gzip: bool,
+    pub br: bool,
+    pub zstd: bool,
+    /// Responses smaller than this are sent as they are: compressing them
+    /// costs more CPU than the bytes it saves.
+    pub min_bytes: u16,
+    /// Accept request bodies with `Content-Encoding: gzip` (their
+    /// decompressed size held to `maxBodyBytes`).
+    pub requests: bool,
+}
+
+impl CompressionSettings {
+    /// Nothing compressed either way.
+    pub const OFF: CompressionSettings = CompressionSettings {
+        gzip: false,
+        br: false,
+        zstd: false,
+        min_bytes: DEFAULT_MIN_COMPRESSED_BYTES,
+        requests: false,
+    };
+
+    /// Whether any response encoding is offered.
+    pub fn responses(&self) -> bool {
+        self.gzip || self.br || self.zstd
+    }
+}
+
+/// Responses below this size are not compressed unless `minBytes` says so.
+pub const DEFAULT_MIN_COMPRESSED_BYTES: u16 = 1024;
+
+impl Default for CompressionSettings {
+    fn default() -> Self {
+        CompressionSettings {
+            gzip: true,
+            br: true,
+            zstd: true,
+            min_bytes: DEFAULT_MIN_COMPRESSED_BYTES,
+            requests: true,
         }
     }
 }

@@ -205,6 +205,16 @@ const SERVER: &[Arg] = &[
         "tributary__Duration",
         "How long requests may finish after SIGTERM (10s).",
     ),
+    arg(
+        "cors",
+        "tributary__Cors",
+        "{ origins, allowCredentials, allowHeaders, exposeHeaders, maxAge }: the browser origins that may call (none).",
+    ),
+    arg(
+        "compression",
+        "tributary__Compression",
+        "{ minBytes, encodings, requests }, or false: responses compressed by Accept-Encoding, gzip request bodies (on, 1024 bytes).",
+    ),
 ];
 
 const REST: &[Arg] = &[
@@ -437,6 +447,14 @@ pub fn sdl() -> String {
         (
             "tributary__Templates",
             "{ name: \"template\" }: values may hold {$args.x}, {$parent.x}, {$header.x}.",
+        ),
+        (
+            "tributary__Cors",
+            "{ origins: [\"https://app.example.com\", \"https://*.example.com\"], allowCredentials: false, allowHeaders: [...], exposeHeaders: [...], maxAge: \"5m\" }",
+        ),
+        (
+            "tributary__Compression",
+            "{ minBytes: 1024, encodings: [\"gzip\", \"br\", \"zstd\"], requests: true }, or false.",
         ),
         ("tributary__Json", "Any JSON value."),
         (

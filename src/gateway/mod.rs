@@ -85,6 +85,9 @@ pub struct Gateway {
     federation: Option<Arc<crate::federation::Subgraphs>>,
     /// Fragments on unions are rewritten for the engine.
     unions: unions::Unions,
+    /// Every inbound header an upstream or a binding forwards: what a page
+    /// on another origin may need to send (CORS' default `allowHeaders`).
+    forwarded: Vec<HeaderName>,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -137,7 +140,14 @@ impl Gateway {
             vary: forwarded_headers(config),
             inflight: Inflight::detached(),
         });
+        let mut forwarded = forwarded_headers(config);
+        for name in config.upstreams.values().flat_map(|u| &u.forward_headers) {
+            if !forwarded.contains(name) {
+                forwarded.push(name.clone());
+            }
+        }
         Ok(Gateway {
+            forwarded,
             unions: unions::Unions::new(config),
             federation,
             coalesce,
@@ -207,6 +217,11 @@ impl Gateway {
     /// The `@server` settings the gateway runs with.
     pub fn settings(&self) -> &ServerSettings {
         &self.settings
+    }
+
+    /// Every inbound header an upstream or a binding forwards.
+    pub fn forwarded_headers(&self) -> &[HeaderName] {
+        &self.forwarded
     }
 
     /// Every upstream, in declaration order.

@@ -1,8 +1,11 @@
 //! `POST /graphql` and `GET /graphql` per the GraphQL-over-HTTP spec.
 //!
-//! - Requests: `application/json` bodies; GET with `query`, `operationName`,
-//!   `variables` (JSON text) in the query string, with or without a
-//!   content type, as urql sends them. Mutations over GET get 405.
+//! - Requests: `application/json` bodies, as they are or (decoded in front
+//!   of the handler, see `server::compression`) gzip-compressed, held to
+//!   `maxBodyBytes` as decoded; any other `Content-Encoding` gets 415. GET
+//!   with `query`, `operationName`, `variables` (JSON text) in the query
+//!   string, with or without a content type, as urql sends them. Mutations
+//!   over GET get 405.
 //! - Responses: `Accept` picks `application/graphql-response+json` (request
 //!   errors get 400 and no `data`) or `application/json` (200 for every
 //!   well-formed request, as the spec asks of that type). Requests that are
@@ -58,7 +61,17 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
             ),
         );
     }
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+        // A gzip body was decoded (and this header removed) in front of the
+        // handler when `compression.requests` is on; what is left, the
+        // handler cannot read.
+        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+            return unsupported_encoding(&app, rt, encoding);
+        }
+    }
     let limit = app.gateway.settings().max_body_bytes;
+    // For a decoded gzip body the header is gone and the limit applies to
+    // the decoded bytes as they stream in.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -67,10 +80,16 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
         return too_large(rt, limit);
     }
     let deadline = app.gateway.settings().connections.body_read_timeout;
-    let bytes: Bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await
-    {
+    let bytes: Bytes = match tokio::time::timeout(deadline, read_body(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return too_large(rt, limit),
+        Ok(Err(BodyError::TooLarge)) => return too_large(rt, limit),
+        Ok(Err(BodyError::Unreadable(e))) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                rt,
+                format!("the request body could not be read: {e}"),
+            );
+        }
         Err(_) => {
             let mut response = http_error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -355,6 +374,45 @@ fn http_error(status: StatusCode, rt: ResponseType, message: String) -> Response
         extensions: &BTreeMap::new(),
     };
     json_response(status, rt, &body)
+}
+
+enum BodyError {
+    /// More than the limit arrived (after decoding, for a gzip body).
+    TooLarge,
+    /// The stream broke off, or a gzip body is not valid gzip.
+    Unreadable(axum::BoxError),
+}
+
+/// The whole body, failing as soon as more than `limit` bytes have
+/// arrived: a gzip bomb is decoded only up to the limit, never held whole.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Unreadable(e)),
+    }
+}
+
+/// 415 for a body in an encoding the gateway does not decode, with the
+/// encodings it does (RFC 7694).
+fn unsupported_encoding(app: &AppState, rt: ResponseType, encoding: &HeaderValue) -> Response {
+    let gzip = app.gateway.settings().compression.requests;
+    let accepted = if gzip { "gzip" } else { "identity" };
+    let message = format!(
+        "request bodies with Content-Encoding `{}` are not accepted; send {}",
+        String::from_utf8_lossy(encoding.as_bytes()),
+        if gzip {
+            "them as they are or with Content-Encoding: gzip"
+        } else {
+            "them as they are (compression.requests is off)"
+        }
+    );
+    let mut response = http_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, rt, message);
+    response
+        .headers_mut()
+        .insert(header::ACCEPT_ENCODING, HeaderValue::from_static(accepted));
+    response
 }
 
 fn too_large(rt: ResponseType, limit: usize) -> Response {

@@ -1,6 +1,8 @@
 //! The HTTP application and its graceful run loop.
 
+mod compression;
 mod connections;
+mod cors;
 
 pub use connections::max_connections;
 
@@ -18,11 +20,20 @@ use crate::http::{graphiql, graphql};
 pub use crate::http::AppState;
 
 /// The router: `/graphql`, GraphiQL on `/`, `/healthz`, `/readyz`,
-/// `/metrics`, `/status`.
+/// `/metrics`, `/status`; behind it, outermost first, CORS (when
+/// configured), response compression and gzip request bodies (both on by
+/// default). A layer that is off is not in the stack at all.
 pub fn app(state: AppState) -> Router {
+    let settings = state.gateway.settings();
     // The GraphQL handler enforces maxBodyBytes itself, with a GraphQL error.
-    let body_limit = state.gateway.settings().max_body_bytes.saturating_add(1);
-    Router::new()
+    let body_limit = settings.max_body_bytes.saturating_add(1);
+    let decompress = compression::requests(&settings.compression);
+    let compress = compression::responses(&settings.compression);
+    let cors = settings
+        .cors
+        .as_ref()
+        .map(|cors| cors::layer(cors, &state.gateway));
+    let mut router = Router::new()
         .route("/", get(graphiql::page))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
@@ -30,8 +41,17 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(|| async { text(StatusCode::OK, "ready\n") }))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit));
+    if let Some(layer) = decompress {
+        router = router.layer(layer);
+    }
+    if let Some(layer) = compress {
+        router = router.layer(layer);
+    }
+    if let Some(layer) = cors {
+        router = router.layer(layer);
+    }
+    router.with_state(state)
 }
 
 /// `GET /metrics`: OpenMetrics text (what prometheus-client writes: `# UNIT`,

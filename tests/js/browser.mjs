@@ -1,4 +1,4 @@
-// Shared by the browser checks (graphiql.mjs, status.mjs): headless Chromium with a
+// Shared by the browser checks (graphiql.mjs, status.mjs, cors.mjs): headless Chromium with a
 // fresh profile that may only talk to loopback, a hard time cap, browser
 // diagnostics shown on failure, and a screenshot on the way out.
 //

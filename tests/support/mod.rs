@@ -417,6 +417,11 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id (for `/proc/PID/...`).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM.
     pub fn signal_term(&self) {
         let pid = self.child.id().to_string();

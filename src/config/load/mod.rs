@@ -3,7 +3,8 @@
 //! This file is the walk: it sequences the steps, reads the type definitions
 //! and their fields, and hands each Tributary directive to its reader. Every
 //! directive has a file of its own holding that reader (`upstream.rs` for
-//! `@upstream` and `@upstreamDefaults`, `server.rs`, `cache.rs`, `rest.rs`,
+//! `@upstream` and `@upstreamDefaults`, `server.rs` (with `cors.rs` and
+//! `compression.rs` for its two objects), `cache.rs`, `rest.rs`,
 //! `from.rs`, `on_error.rs`, `list_size.rs`), so a directive's rules are read
 //! in one place; what several readers need (header names, `${ENV}`, type
 //! checks, the spec's own directives) is in `shared.rs`. Every directive's
@@ -27,6 +28,8 @@ use super::{
 };
 
 mod cache;
+mod compression;
+mod cors;
 mod extend;
 mod from;
 mod list_size;

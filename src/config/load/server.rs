@@ -1,5 +1,6 @@
 //! `schema @server(...)`: the gateway-wide limits and switches, read into
-//! [`ServerSettings`].
+//! [`ServerSettings`]; its `cors` and `compression` objects are read in
+//! `cors.rs` and `compression.rs`.
 
 use std::time::Duration;
 
@@ -84,6 +85,12 @@ impl Loader<'_> {
         }
         if let Some(v) = args.bool("timeline", diags) {
             server.timeline = v;
+        }
+        if let Some(value) = args.get("cors") {
+            server.cors = self.cors(value);
+        }
+        if let Some(value) = args.get("compression") {
+            server.compression = self.compression(value);
         }
     }
 }
