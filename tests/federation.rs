@@ -980,6 +980,24 @@ async fn an_error_inside_entities_is_reported_at_the_clients_path() {
 }
 
 #[tokio::test]
+async fn a_subgraph_with_private_errors_shows_no_message() {
+    let overlay = r#"extend schema @upstream(name: "inventory", privateErrors: true)"#;
+    let shop = Shop::start(Some(overlay)).await;
+    shop.subgraphs
+        .inventory
+        .state()
+        .push_faults([Fault::GraphqlErrors]);
+    let body = shop.ask(r#"{ product(upc: "1") { name inStock } }"#).await;
+    let error = the_error(&body);
+    assert_eq!(
+        error["message"], "upstream `inventory` reported an error",
+        "{body}"
+    );
+    assert_eq!(error["path"], json!(["product", "inStock"]), "{body}");
+    assert!(!body.to_string().contains("injected fault"), "{body}");
+}
+
+#[tokio::test]
 async fn a_subgraph_error_without_a_path_is_placed_on_the_entity_it_was_for() {
     let shop = Shop::start(None).await;
     shop.subgraphs

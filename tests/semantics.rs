@@ -875,3 +875,36 @@ async fn partial_parsing_never_drops_what_a_field_reads() {
         }})
     );
 }
+
+// ---------------------------------------------------------------------------
+// Null items of lists of objects.
+
+#[tokio::test]
+async fn a_null_item_of_a_list_of_objects_is_null_without_an_error() {
+    let shelf = support::mock(
+        "shelf",
+        0,
+        support::json_route(
+            "/things",
+            json!([{ "id": "1", "name": "one" }, null, { "id": "3", "name": "three" }]),
+        ),
+    )
+    .await;
+    let sdl = r#"
+        schema @upstream(name: "shelf", url: "${SHELF_URL}") { query: Query }
+        type Query {
+          things: [Thing] @rest(upstream: "shelf", path: "/things")
+        }
+        type Thing { id: ID! name: String! }
+    "#;
+    let gw = support::gateway(sdl, &[&shelf], &[]).await;
+    let (status, body) = gw.query("{ things { id name } }").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "data": { "things": [
+            { "id": "1", "name": "one" }, null, { "id": "3", "name": "three" }
+        ] } }),
+        "the null item's non-null fields are not resolved: {body}"
+    );
+}

@@ -222,6 +222,13 @@ pub struct UpstreamConfig {
     pub url: Url,
     /// Timeouts, retries, breaker, concurrency cap.
     pub policies: Policies,
+    /// A GraphQL endpoint (`graphql: true`): its URL is the endpoint, and
+    /// fields bind to it with `@graphql`.
+    pub graphql: bool,
+    /// Error messages from this upstream's GraphQL answers are private
+    /// (`privateErrors: true`): clients get a generic message, the log the
+    /// original.
+    pub private_errors: bool,
     /// Speak HTTP/2 without TLS (h2c prior knowledge). Over TLS, HTTP/2 is
     /// negotiated with ALPN regardless.
     pub http2_only: bool,
@@ -346,6 +353,20 @@ pub enum FieldSource {
     /// A field of a supergraph: the query planner fetches it from its
     /// subgraph, and it is read from its parent's JSON by response key.
     Federated,
+    /// `@graphql`: a root field of a GraphQL upstream, with the client's
+    /// selection below it forwarded.
+    Graphql(Arc<GraphqlBinding>),
+}
+
+/// A field's `@graphql` binding, fully checked.
+#[derive(Debug)]
+pub struct GraphqlBinding {
+    pub upstream: Arc<UpstreamConfig>,
+    /// The upstream's root field (the field's own name by default).
+    pub field: String,
+    /// The upstream field's arguments, as JSON whose strings are templates;
+    /// `None`: the client's arguments, as they are.
+    pub args: Option<Vec<(String, BodyTemplate)>>,
 }
 
 /// A field's `@rest` binding, fully checked.

@@ -94,6 +94,16 @@ const UPSTREAM: &[Arg] = &[
     ),
     arg("http2", "Boolean", "Speak HTTP/2 without TLS (h2c)."),
     arg(
+        "graphql",
+        "Boolean",
+        "A GraphQL endpoint: the URL is the endpoint; fields bind to it with @graphql.",
+    ),
+    arg(
+        "privateErrors",
+        "Boolean",
+        "The upstream's GraphQL error messages are not shown to clients (they are logged).",
+    ),
+    arg(
         "headers",
         "tributary__Headers",
         "Sent on every call: [{ name, value }] or { name: value }.",
@@ -335,6 +345,28 @@ pub const DIRECTIVES: &[Directive] = &[
         locations: "FIELD_DEFINITION",
         description: "The field's value is an upstream call's response.",
         args: REST,
+    },
+    Directive {
+        name: "graphql",
+        locations: "FIELD_DEFINITION",
+        description: "The field is a root field of a GraphQL upstream; the client's selection below it is forwarded.",
+        args: &[
+            arg(
+                "upstream",
+                "String!",
+                "The @upstream (graphql: true) that serves the field.",
+            ),
+            arg(
+                "field",
+                "String",
+                "The upstream's root field (default: this field's name).",
+            ),
+            arg(
+                "args",
+                "tributary__Json",
+                "The upstream field's arguments, e.g. { id: \"{$parent.id}\" } (default: the client's arguments).",
+            ),
+        ],
     },
     Directive {
         name: "from",

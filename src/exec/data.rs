@@ -26,6 +26,9 @@ pub(crate) struct ObjectData {
     pub(crate) json: View,
     /// By response key (alias or name). Few per object: a vector beats a map.
     pub(crate) children: Vec<(String, Slot)>,
+    /// The JSON is keyed by response key (a GraphQL upstream's answer):
+    /// unbound fields read it by their alias, not their name.
+    pub(crate) keyed: bool,
 }
 
 impl ObjectData {

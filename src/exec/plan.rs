@@ -52,8 +52,11 @@ fn children(
     selection: SelectionField<'_>,
 ) -> Vec<Arc<Plan>> {
     // Below an interface or union the concrete type is known only from the
-    // data; those children resolve when the engine reaches them.
-    if !matches!(field.out, OutputKind::Object) {
+    // data; those children resolve when the engine reaches them. Below a
+    // GraphQL upstream's field, the upstream answers the whole selection.
+    if !matches!(field.out, OutputKind::Object)
+        || matches!(field.def.source, FieldSource::Graphql(_))
+    {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -66,7 +69,10 @@ fn children(
         };
         let key = child.alias().unwrap_or(child.name());
         let grandchildren = children(registry, rt, child);
-        let bound = matches!(rt.def.source, FieldSource::Rest(_));
+        let bound = matches!(
+            rt.def.source,
+            FieldSource::Rest(_) | FieldSource::Graphql(_)
+        );
         if !bound && grandchildren.is_empty() {
             continue;
         }
@@ -123,12 +129,20 @@ fn included(selection: &SelectionField<'_>) -> bool {
 }
 
 fn arguments(field: &CompiledField, selection: &SelectionField<'_>) -> Map<String, Value> {
-    let mut args: Map<String, Value> = selection
+    let args: Map<String, Value> = selection
         .arguments()
         .unwrap_or_default()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value.into_json().unwrap_or(Value::Null)))
         .collect();
+    with_defaults(field, args)
+}
+
+/// `args` with the field's argument defaults for those not given.
+pub(crate) fn with_defaults(
+    field: &CompiledField,
+    mut args: Map<String, Value>,
+) -> Map<String, Value> {
     for def in &field.def.args {
         if let Some(default) = &def.default
             && !args.contains_key(def.name.as_str())

@@ -143,6 +143,9 @@ impl<'a> Walk<'a> {
                 self.value(field, below);
                 Mask::none()
             }
+            // The answer is the client's selection, read whole; the parent
+            // keeps what the binding's templates may read.
+            FieldSource::Graphql(_) => Mask::All,
             FieldSource::Rest(binding) => {
                 let mut call = self.value(field, below);
                 if let Some(batch) = &binding.batch {

@@ -40,6 +40,10 @@ pub(crate) struct CompiledField {
     /// A supergraph field with no REST binding anywhere below it: its value
     /// is the planner's JSON as it is, with nothing to start.
     pub(crate) plain_federated: bool,
+    /// For an interface or union field: an object type it may hold, which
+    /// a null list item is presented as to the engine (see
+    /// `schema::resolver::NullItem`).
+    pub(crate) stand_in_type: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -81,40 +85,6 @@ impl Registry {
 
     pub(crate) fn build(config: &Config, upstreams: &HashMap<String, Arc<Upstream>>) -> Registry {
         let bound_below = bound_below(config);
-        let mut types = HashMap::new();
-        for (name, def) in &config.types {
-            let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
-                continue;
-            };
-            let fields = object
-                .fields
-                .iter()
-                .map(|(fname, fdef)| {
-                    let (upstream, call) = match &fdef.source {
-                        FieldSource::Rest(binding) => (
-                            upstreams.get(&binding.upstream.name).cloned(),
-                            Some(Arc::new(CallSpec::compile(binding, &fdef.on_error))),
-                        ),
-                        _ => (None, None),
-                    };
-                    let ty = engine_type(config, name, fname, &fdef.ty);
-                    let named = base_name(&ty).to_owned();
-                    let out = out_kind(config, &named);
-                    let plain_federated = matches!(fdef.source, FieldSource::Federated)
-                        && !bound_below.contains(named.as_str());
-                    let rt = CompiledField {
-                        plain_federated,
-                        def: fdef.clone(),
-                        upstream,
-                        call,
-                        named,
-                        out,
-                    };
-                    (fname.clone(), Arc::new(rt))
-                })
-                .collect();
-            types.insert(name.clone(), fields);
-        }
         let mut abstracts: HashMap<String, HashSet<String>> = HashMap::new();
         for (name, def) in &config.types {
             match def {
@@ -135,6 +105,60 @@ impl Registry {
                 _ => {}
             }
         }
+        let mut types = HashMap::new();
+        for (name, def) in &config.types {
+            let (TypeDef::Object(object) | TypeDef::Interface(object)) = def else {
+                continue;
+            };
+            let fields = object
+                .fields
+                .iter()
+                .map(|(fname, fdef)| {
+                    let (upstream, call) = match &fdef.source {
+                        FieldSource::Rest(binding) => (
+                            upstreams.get(&binding.upstream.name).cloned(),
+                            Some(Arc::new(CallSpec::compile(binding, &fdef.on_error))),
+                        ),
+                        FieldSource::Graphql(binding) => (
+                            upstreams.get(&binding.upstream.name).cloned(),
+                            Some(Arc::new(CallSpec::graphql(
+                                &binding.upstream,
+                                &fdef.on_error,
+                                config.mutation_type.as_deref() == Some(name.as_str()),
+                            ))),
+                        ),
+                        _ => (None, None),
+                    };
+                    let ty = engine_type(config, name, fname, &fdef.ty);
+                    let named = base_name(&ty).to_owned();
+                    let out = out_kind(config, &named);
+                    let plain_federated = matches!(fdef.source, FieldSource::Federated)
+                        && !bound_below.contains(named.as_str());
+                    let stand_in_type = matches!(out, OutputKind::Abstract)
+                        .then(|| {
+                            let mut possible: Vec<&String> = abstracts
+                                .iter()
+                                .filter(|(_, set)| set.contains(&named))
+                                .map(|(object, _)| object)
+                                .collect();
+                            possible.sort();
+                            possible.first().map(|s| (*s).clone())
+                        })
+                        .flatten();
+                    let rt = CompiledField {
+                        stand_in_type,
+                        plain_federated,
+                        def: fdef.clone(),
+                        upstream,
+                        call,
+                        named,
+                        out,
+                    };
+                    (fname.clone(), Arc::new(rt))
+                })
+                .collect();
+            types.insert(name.clone(), fields);
+        }
         Registry { types, abstracts }
     }
 }
@@ -149,7 +173,7 @@ fn bound_below(config: &Config) -> HashSet<String> {
         match def {
             TypeDef::Object(o) | TypeDef::Interface(o) => {
                 for f in o.fields.values() {
-                    if matches!(f.source, FieldSource::Rest(_)) {
+                    if matches!(f.source, FieldSource::Rest(_) | FieldSource::Graphql(_)) {
                         bound.insert(name.clone());
                     }
                     edges.entry(name).or_default().push(base_name(&f.ty));

@@ -210,7 +210,10 @@ fn render_values(template: &Template, inputs: Inputs<'_>) -> Result<Rendered, Fi
     Ok(Rendered::One(out))
 }
 
-fn render_body(template: &BodyTemplate, inputs: Inputs<'_>) -> Result<Value, FieldError> {
+pub(crate) fn render_body(
+    template: &BodyTemplate,
+    inputs: Inputs<'_>,
+) -> Result<Value, FieldError> {
     Ok(match template {
         BodyTemplate::Null => Value::Null,
         BodyTemplate::Bool(b) => Value::Bool(*b),

@@ -57,6 +57,9 @@ pub struct RequestState {
     projections: Arc<Projections>,
     /// The federated execution of a supergraph's operation.
     pub(crate) federation: Option<Arc<crate::federation::Request>>,
+    /// The client's operation, when a GraphQL upstream is bound (its
+    /// selections are forwarded).
+    pub(crate) graphql: Option<Arc<super::resolve::graphql::Operation>>,
 }
 
 /// What the prepared operation tells execution.
@@ -65,6 +68,8 @@ pub(crate) struct OperationFacts {
     pub(crate) projections: Arc<Projections>,
     /// The federated execution of this request (a supergraph's).
     pub(crate) federation: Option<Arc<crate::federation::Request>>,
+    /// The client's operation, for GraphQL upstreams.
+    pub(crate) graphql: Option<Arc<super::resolve::graphql::Operation>>,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -144,6 +149,7 @@ impl RequestState {
             validated: facts.validated,
             projections: facts.projections,
             federation: facts.federation,
+            graphql: facts.graphql,
             registry,
             headers,
             metrics,

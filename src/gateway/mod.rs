@@ -85,6 +85,9 @@ pub struct Gateway {
     federation: Option<Arc<crate::federation::Subgraphs>>,
     /// Fragments on unions are rewritten for the engine.
     unions: unions::Unions,
+    /// Some field is bound to a GraphQL upstream (`@graphql`): requests
+    /// carry their operation for the selections forwarded.
+    graphql: bool,
     /// Every inbound header an upstream or a binding forwards: what a page
     /// on another origin may need to send (CORS' default `allowHeaders`).
     forwarded: Vec<HeaderName>,
@@ -140,13 +143,16 @@ impl Gateway {
             vary: forwarded_headers(config),
             inflight: Inflight::detached(),
         });
-        let mut forwarded = forwarded_headers(config);
-        for name in config.upstreams.values().flat_map(|u| &u.forward_headers) {
-            if !forwarded.contains(name) {
-                forwarded.push(name.clone());
-            }
-        }
+        let forwarded = forwarded_headers(config);
+        let graphql = config.types.values().any(|t| match t {
+            crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => o
+                .fields
+                .values()
+                .any(|f| matches!(f.source, crate::config::FieldSource::Graphql(_))),
+            _ => false,
+        });
         Ok(Gateway {
+            graphql,
             forwarded,
             unions: unions::Unions::new(config),
             federation,
@@ -336,6 +342,17 @@ impl Gateway {
                         request.variables.clone().unwrap_or_default(),
                     ))
                 }),
+                graphql: match prepared.kind.and_then(|kind| self.root_type(kind)) {
+                    Some(root) if self.graphql => {
+                        Some(Arc::new(crate::exec::resolve::graphql::Operation::new(
+                            prepared.document.clone(),
+                            request.operation_name.clone(),
+                            request.variables.clone().unwrap_or_default(),
+                            root.to_owned(),
+                        )))
+                    }
+                    _ => None,
+                },
             },
         );
         // Kept only once it validates, so documents that fail cannot fill

@@ -84,8 +84,17 @@ impl Extension for NullPropagation {
     ) -> ServerResult<Option<Value>> {
         let path_node = info.path_node;
         let nullable = !info.return_type.ends_with('!');
+        let item = info.parent_type.starts_with('[');
         match next.run(ctx, info).await {
             Ok(value) => Ok(value),
+            // A null list item's stand-in: null at the item, and no error.
+            Err(error) if error.message == super::resolver::NULL_ITEM => {
+                if item {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
             Err(mut error) => {
                 if error.path.is_empty() {
                     error.path = path_of(path_node);

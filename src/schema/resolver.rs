@@ -15,16 +15,36 @@ use crate::exec::{
     CompiledField, Data, ObjRef, ObjectData, OutputKind, RequestState, View, resolve_unplanned,
 };
 
+/// Stands for a null item of a list of objects. The engine completes every
+/// item of such a list as an object, `null` included; the fields of this
+/// stand-in answer [`NULL_ITEM`], which the null propagation turns into the
+/// item's null and reports nowhere.
+pub(crate) struct NullItem;
+
+/// The error a [`NullItem`]'s fields answer.
+pub(crate) const NULL_ITEM: &str = "tributary: a null list item";
+
 /// The resolver function for `field`.
 pub(crate) fn resolver(
     field: Arc<CompiledField>,
 ) -> impl for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync + 'static {
     move |rc| {
+        if rc.parent_value.downcast_ref::<NullItem>().is_some() {
+            return FieldFuture::new(async {
+                Err::<Option<FieldValue<'_>>, _>(async_graphql::Error::new(NULL_ITEM))
+            });
+        }
         let field = field.clone();
         // Leaves read straight from the parent's JSON: no future needed.
         if let Some(parent) = rc.parent_value.downcast_ref::<ObjRef>()
             && is_leaf(&field.out)
             && let Some(json) = match &field.def.source {
+                // A GraphQL upstream's answer is keyed by response key.
+                FieldSource::Parent(_) if parent.0.keyed => {
+                    let selection = rc.ctx.field();
+                    let key = selection.alias().unwrap_or(selection.name());
+                    Some(parent.0.json.get().get(key).unwrap_or(&Value::Null))
+                }
                 FieldSource::Parent(path) => {
                     Some(crate::exec::pluck(parent.0.json.get(), path).unwrap_or(&Value::Null))
                 }
@@ -120,6 +140,7 @@ fn plain_view(view: View) -> Data {
         Value::Object(_) => Data::Object(Arc::new(ObjectData {
             json: view,
             children: Vec::new(),
+            keyed: false,
         })),
         _ => Data::Leaf(view),
     }
@@ -133,6 +154,7 @@ fn plain(json: Value) -> Data {
         json @ Value::Object(_) => Data::Object(Arc::new(ObjectData {
             json: View::new(json),
             children: Vec::new(),
+            keyed: false,
         })),
         json => Data::Leaf(View::new(json)),
     }
@@ -204,7 +226,7 @@ async fn resolve<'a>(
                 field.clone(),
                 args,
                 selection,
-                parent_json,
+                parent_json.map(|json| (json, parent.is_some_and(|p| p.0.keyed))),
                 Arc::from(path.as_str()),
                 Arc::from(join.as_str()),
             ))
@@ -228,6 +250,17 @@ async fn resolve<'a>(
     to_field_value(field, &field.def.ty, &resolved.data)
 }
 
+/// A null item of a list of `field`'s type, as the engine is given it.
+fn null_item<'a>(field: &CompiledField) -> FieldValue<'a> {
+    match (&field.out, &field.stand_in_type) {
+        (OutputKind::Object, _) => FieldValue::owned_any(NullItem),
+        (OutputKind::Abstract, Some(object)) => {
+            FieldValue::owned_any(NullItem).with_type(object.clone())
+        }
+        _ => FieldValue::NULL,
+    }
+}
+
 fn to_field_value<'a>(
     field: &CompiledField,
     ty: &Type,
@@ -246,7 +279,10 @@ fn to_field_value<'a>(
         (Data::List(items), BaseType::List(inner)) => {
             let mut values = Vec::with_capacity(items.len());
             for item in items {
-                values.push(to_field_value(field, inner, item)?.unwrap_or(FieldValue::NULL));
+                values.push(match to_field_value(field, inner, item)? {
+                    Some(value) => value,
+                    None => null_item(field),
+                });
             }
             Ok(Some(FieldValue::list(values)))
         }

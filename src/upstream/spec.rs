@@ -33,6 +33,26 @@ pub struct CallSpec {
 
 impl CallSpec {
     /// The spec of `binding`'s calls on a field with `on_error`.
+    /// The spec of a GraphQL upstream's calls for a field with `on_error`
+    /// (`mutation`: a mutation's, never retried nor shared).
+    pub fn graphql(
+        upstream: &crate::config::UpstreamConfig,
+        on_error: &OnError,
+        mutation: bool,
+    ) -> CallSpec {
+        let policies: &Policies = &upstream.policies;
+        CallSpec {
+            timeout: policies.timeout,
+            retry: policies.retry.clone(),
+            idempotent: !mutation,
+            trips_breaker: true,
+            cache_ttl: None,
+            keep_last_good: matches!(on_error, OnError::Stale { .. }),
+            path_template: Arc::from("graphql"),
+            shared_in_operation: !mutation,
+        }
+    }
+
     pub fn compile(binding: &RestBinding, on_error: &OnError) -> CallSpec {
         let policies: &Policies = &binding.upstream.policies;
         CallSpec {

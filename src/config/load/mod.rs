@@ -32,6 +32,7 @@ mod compression;
 mod cors;
 mod extend;
 mod from;
+mod graphql;
 mod list_size;
 mod on_error;
 mod rest;
@@ -467,6 +468,7 @@ impl Loader<'_> {
             .map(|a| self.arg(a, scope, false))
             .collect();
         let mut rest = None;
+        let mut graphql = None;
         let mut from = None;
         let mut on_error = None;
         let mut cache = None;
@@ -474,10 +476,16 @@ impl Loader<'_> {
         for d in &node.directives {
             match d.node.name.node.as_str() {
                 "rest" => {
-                    if rest.is_some() {
-                        self.error(d.pos, format!("`{coordinate}` has two @rest bindings"));
+                    if rest.is_some() || graphql.is_some() {
+                        self.error(d.pos, format!("`{coordinate}` has two bindings; a field has one @rest or @graphql"));
                     }
                     rest = Some(d);
+                }
+                "graphql" => {
+                    if rest.is_some() || graphql.is_some() {
+                        self.error(d.pos, format!("`{coordinate}` has two bindings; a field has one @rest or @graphql"));
+                    }
+                    graphql = Some(d);
                 }
                 "from" => from = Some(d),
                 "onError" => on_error = Some(d),
@@ -487,12 +495,29 @@ impl Loader<'_> {
                 other => self.error(
                     d.pos,
                     format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest, @from, @cache, @onError or @listSize"
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @from, @cache, @onError or @listSize"
                     ),
                 ),
             }
         }
-        let source = match (rest, from) {
+        let source = match (rest.or(graphql), from) {
+            (Some(_), Some(f)) if graphql.is_some() => {
+                self.error(f.pos, format!("`{coordinate}` has both @graphql and @from; a bound field's value is its own call's answer"));
+                FieldSource::Parent(vec![])
+            }
+            (Some(g), None) if graphql.is_some() => {
+                let ctx = FieldCtx {
+                    coordinate: &coordinate,
+                    args: &args,
+                    is_root,
+                    json_keys,
+                    parent,
+                };
+                match self.graphql(g, &ctx, scope) {
+                    Some(binding) => FieldSource::Graphql(Arc::new(binding)),
+                    None => FieldSource::Parent(vec![]),
+                }
+            }
             (Some(_), Some(f)) => {
                 self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
                 FieldSource::Parent(vec![])

@@ -73,6 +73,8 @@ impl Loader<'_> {
             .collect();
         policy::apply(&mut policies, &policy_args, &mut self.diags);
         let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
+        let graphql = args.bool("graphql", &mut self.diags).unwrap_or(false);
+        let private_errors = args.bool("privateErrors", &mut self.diags).unwrap_or(false);
         let max_response_bytes = args
             .usize("maxResponseBytes", &mut self.diags)
             .unwrap_or(16 * 1024 * 1024);
@@ -107,6 +109,8 @@ impl Loader<'_> {
             name: name?.0.to_owned(),
             url: url?,
             policies,
+            graphql,
+            private_errors,
             http2_only,
             headers,
             forward_headers,

@@ -34,6 +34,7 @@ use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
 use crate::upstream::{CacheStatus, Fetched, Upstream, UpstreamRequest};
 
 mod batch;
+pub(crate) mod graphql;
 
 use batch::start_batch;
 
@@ -44,6 +45,9 @@ pub(crate) struct Position {
     pub(crate) path: Arc<str>,
     pub(crate) call: Option<usize>,
     pub(crate) span: tracing::Span,
+    /// The JSON is a GraphQL upstream's answer, keyed by response key (the
+    /// client's aliases), not by field name.
+    pub(crate) keyed: bool,
 }
 
 impl Position {
@@ -60,6 +64,7 @@ impl Position {
             path: Arc::from(format!("{}.{index}", self.path)),
             call: self.call,
             span: self.span.clone(),
+            keyed: self.keyed,
         }
     }
 
@@ -68,6 +73,7 @@ impl Position {
             path,
             call: self.call,
             span: self.span.clone(),
+            keyed: self.keyed,
         }
     }
 }
@@ -89,6 +95,8 @@ struct CallSite {
 enum Begun {
     Ready(FieldResult),
     Call(UpstreamRequest, CallSite),
+    /// A `@graphql` field: its upstream request may carry its siblings.
+    Graphql,
 }
 
 /// Decides how `plan`'s field (at `path`, a child of the object at `parent`
@@ -115,8 +123,9 @@ fn begin(
                 },
             ),
         },
+        FieldSource::Graphql(_) => Begun::Graphql,
         FieldSource::Parent(_) | FieldSource::Arguments | FieldSource::Federated => {
-            let json = unbound_json(plan, parent_json);
+            let json = unbound_json(plan, parent_json, parent.keyed);
             let data = shape(
                 state,
                 plan,
@@ -152,16 +161,26 @@ pub(crate) async fn resolve_unplanned(
     field: Arc<CompiledField>,
     args: Map<String, Value>,
     selection: async_graphql::SelectionField<'_>,
-    parent_json: Option<&View>,
+    parent_json: Option<(&View, bool)>,
     path: Arc<str>,
     join: Arc<str>,
 ) -> FieldResult {
+    // The parent's JSON, and whether it is keyed by response key.
+    let (parent_json, keyed) = match parent_json {
+        Some((json, keyed)) => (Some(json), keyed),
+        None => (None, false),
+    };
     let key = selection.alias().unwrap_or(selection.name()).to_owned();
-    let plan = Plan::new(&state.registry, field, key, args, selection);
+    let plan = Arc::new(Plan::new(&state.registry, field, key, args, selection));
+    // A root field of a GraphQL upstream goes with its siblings.
+    if parent_json.is_none() && matches!(plan.field.def.source, FieldSource::Graphql(_)) {
+        return graphql::resolve_root(state, &plan).await;
+    }
     let parent = Position {
         path: join,
         call: None,
         span: state.span.clone(),
+        keyed,
     };
     let null = View::null();
     resolve_now(state, &plan, parent_json.unwrap_or(&null), &parent, path).await
@@ -170,21 +189,28 @@ pub(crate) async fn resolve_unplanned(
 /// Resolves `plan`'s field in line: the caller awaits its call.
 async fn resolve_now(
     state: &Arc<RequestState>,
-    plan: &Plan,
+    plan: &Arc<Plan>,
     parent_json: &View,
     parent: &Position,
     path: Arc<str>,
 ) -> FieldResult {
-    match begin(state, plan, parent_json, parent, path) {
+    match begin(state, plan, parent_json, parent, path.clone()) {
         Begun::Ready(result) => result,
         Begun::Call(request, site) => call_and_shape(state, plan, request, site).await,
+        Begun::Graphql => {
+            graphql_alone(state, plan, parent_json, parent, path)
+                .get()
+                .await
+        }
     }
 }
 
 /// The value of a field without a call: its part of the parent's JSON, or
 /// (a root object field) an object made of its arguments.
-fn unbound_json(plan: &Plan, parent_json: &View) -> View {
+fn unbound_json(plan: &Plan, parent_json: &View, keyed: bool) -> View {
     match &plan.field.def.source {
+        // A GraphQL upstream's answer carries the client's response keys.
+        FieldSource::Parent(_) if keyed => parent_json.at(std::slice::from_ref(&plan.key)),
         FieldSource::Parent(keys) => parent_json.at(keys),
         // The planner assembled the data by response key.
         FieldSource::Federated => parent_json.at(std::slice::from_ref(&plan.key)),
@@ -244,6 +270,29 @@ async fn call(
             format!("`{}` has no compiled call", plan.field.def.coordinate),
         )
     })?;
+    call_with(
+        state,
+        upstream,
+        spec,
+        &plan.field.def.coordinate,
+        &binding.select,
+        request,
+        site,
+    )
+    .await
+}
+
+/// [`call`] for a call of `upstream` with `spec` made for `coordinate`,
+/// whose value is the answer's part at `select`.
+async fn call_with(
+    state: &Arc<RequestState>,
+    upstream: &Arc<Upstream>,
+    spec: &Arc<crate::upstream::CallSpec>,
+    coordinate: &str,
+    select: &[String],
+    request: UpstreamRequest,
+    site: CallSite,
+) -> Result<(View, Option<StaleMark>, Position), FieldError> {
     let (id, start) = state.recorder.begin();
     // No operation span: this request is not sampled, so no field spans.
     let span = if site.parent.span.is_none() {
@@ -255,7 +304,7 @@ async fn call(
         "graphql.field",
         otel.name = %site.path,
         graphql.field.path = %site.path,
-        graphql.field.coordinate = %plan.field.def.coordinate,
+        graphql.field.coordinate = %coordinate,
         tributary.upstream = %upstream.name(),
         tributary.cache = tracing::field::Empty,
         tributary.batch.size = site.batch.and_then(|n| i64::try_from(n).ok()),
@@ -298,11 +347,12 @@ async fn call(
         _ => None,
     };
     // A view into the shared answer: nothing is copied.
-    let value = View::root(fetched.value).at(&binding.select);
+    let value = View::root(fetched.value).at(select);
     let at = Position {
         path: site.path,
         call: Some(id),
         span,
+        keyed: false,
     };
     Ok((value, stale, at))
 }
@@ -366,7 +416,19 @@ fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Pos
                     children.push((child.key.clone(), slot));
                 }
             }
-            Data::Object(Arc::new(ObjectData { json, children }))
+            graphql_children(
+                state,
+                plan,
+                &[Some(json.get())],
+                at,
+                false,
+                std::slice::from_mut(&mut children),
+            );
+            Data::Object(Arc::new(ObjectData {
+                json,
+                children,
+                keyed: at.keyed,
+            }))
         }
         // Scalars, enums, and values of the wrong shape: the resolver coerces
         // them and reports what does not fit.
@@ -384,7 +446,10 @@ fn shape_objects(
     len: usize,
     at: &Position,
 ) -> Data {
-    let unbatched = plan.children.iter().any(|c| c.batch().is_none());
+    let unbatched = plan
+        .children
+        .iter()
+        .any(|c| c.batch().is_none() && !is_graphql(c));
     let mut objects: Vec<Result<ObjectData, View>> = (0..len)
         .map(|i| {
             let json = list.index(i);
@@ -396,7 +461,11 @@ fn shape_objects(
             } else {
                 Vec::new()
             };
-            Ok(ObjectData { json, children })
+            Ok(ObjectData {
+                json,
+                children,
+                keyed: at.keyed,
+            })
         })
         .collect();
     for child in batched(plan) {
@@ -409,6 +478,17 @@ fn shape_objects(
             if let (Ok(object), Some(slot)) = (object, slot) {
                 object.children.push((child.key.clone(), slot));
             }
+        }
+    }
+    let parents: Vec<Option<&Value>> = objects
+        .iter()
+        .map(|o| o.as_ref().ok().map(|o| o.json.get()))
+        .collect();
+    let mut bound: Vec<Vec<(String, Slot)>> = (0..len).map(|_| Vec::new()).collect();
+    graphql_children(state, plan, &parents, at, true, &mut bound);
+    for (object, slots) in objects.iter_mut().zip(bound) {
+        if let Ok(object) = object {
+            object.children.extend(slots);
         }
     }
     Data::List(
@@ -430,6 +510,81 @@ fn batched(plan: &Plan) -> impl Iterator<Item = &Arc<Plan>> {
     plan.children.iter().filter(|c| c.batch().is_some())
 }
 
+/// A `@graphql` field with no sibling to share its request.
+fn graphql_alone(
+    state: &Arc<RequestState>,
+    plan: &Arc<Plan>,
+    parent_json: &View,
+    parent: &Position,
+    path: Arc<str>,
+) -> Slot {
+    let member = graphql::Member {
+        plan: plan.clone(),
+        parent: parent_json.get(),
+        path,
+    };
+    match graphql::start(state, vec![member], parent, false).pop() {
+        Some((_, slot)) => slot,
+        None => Slot::Ready(Err(FieldError::new(ErrorCode::InternalError, "no request"))),
+    }
+}
+
+fn is_graphql(plan: &Plan) -> bool {
+    matches!(plan.field.def.source, FieldSource::Graphql(_))
+}
+
+/// Starts the `@graphql` children of `parents` (one object, or with
+/// `items` every item of the list at `at`): one request per upstream for
+/// all of them. Each parent's slots go to its entry of `out`.
+fn graphql_children(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    parents: &[Option<&Value>],
+    at: &Position,
+    items: bool,
+    out: &mut [Vec<(String, Slot)>],
+) {
+    let bound: Vec<&Arc<Plan>> = plan.children.iter().filter(|c| is_graphql(c)).collect();
+    let mut upstreams: Vec<&str> = Vec::new();
+    for child in &bound {
+        if let FieldSource::Graphql(binding) = &child.field.def.source
+            && !upstreams.contains(&binding.upstream.name.as_str())
+        {
+            upstreams.push(&binding.upstream.name);
+        }
+    }
+    for upstream in upstreams {
+        let mut members = Vec::new();
+        let mut owners = Vec::new();
+        for (i, parent) in parents.iter().enumerate() {
+            let Some(parent) = parent else {
+                continue;
+            };
+            let position = if items { at.item(i) } else { at.clone() };
+            for child in &bound {
+                let FieldSource::Graphql(binding) = &child.field.def.source else {
+                    continue;
+                };
+                if binding.upstream.name != upstream {
+                    continue;
+                }
+                members.push(graphql::Member {
+                    plan: (*child).clone(),
+                    parent,
+                    path: position.child(&child.key),
+                });
+                owners.push(i);
+            }
+        }
+        let slots = graphql::start(state, members, at, false);
+        for ((key, slot), owner) in slots.into_iter().zip(owners) {
+            if let Some(list) = out.get_mut(owner) {
+                list.push((key, slot));
+            }
+        }
+    }
+}
+
 /// Starts every planned child of an object whose JSON is `json`, except the
 /// batched ones, which the caller starts for all its objects at once.
 fn start_children(
@@ -440,7 +595,7 @@ fn start_children(
 ) -> Vec<(String, Slot)> {
     plan.children
         .iter()
-        .filter(|child| child.batch().is_none())
+        .filter(|child| child.batch().is_none() && !is_graphql(child))
         .map(|child| (child.key.clone(), start(state, child, json, at)))
         .collect()
 }
@@ -454,8 +609,9 @@ fn start(
     parent: &Position,
 ) -> Slot {
     let path = parent.child(&plan.key);
-    match begin(state, plan, parent_json, parent, path) {
+    match begin(state, plan, parent_json, parent, path.clone()) {
         Begun::Ready(result) => Slot::Ready(result),
+        Begun::Graphql => graphql_alone(state, plan, parent_json, parent, path),
         Begun::Call(request, site) => {
             let task_state = state.clone();
             let task_plan = plan.clone();

@@ -11,7 +11,6 @@ use async_graphql::{PathSegment, ServerError};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
-use http::Method;
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
@@ -22,9 +21,8 @@ use super::plan::{Node, NodeKind, Step, has_restores, restore};
 use super::supergraph::Kind;
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::RequestState;
-use crate::telemetry::otel::{self, SPAN_TARGET};
+use crate::telemetry::otel::SPAN_TARGET;
 use crate::telemetry::timeline::CallRecord;
-use crate::upstream::UpstreamRequest;
 use tree::{Addr, collect, locate, locate_path, merge, pick, to_path};
 
 /// The key of a failure marker: `{"__tributary_failed": N}` stands where a
@@ -135,6 +133,7 @@ async fn run_node(
 ) -> Option<usize> {
     let sg = &subgraphs.supergraph;
     let upstream = subgraphs.graphs[node.graph].upstream.name().to_owned();
+    let private = subgraphs.graphs[node.graph].upstream.config.private_errors;
     match &node.kind {
         NodeKind::Root => {
             let variables = node.variables.clone();
@@ -151,7 +150,7 @@ async fn run_node(
                         }
                         merge(&mut data, answer);
                     }
-                    for (path, error) in subgraph_errors(&body, &upstream) {
+                    for (path, error) in subgraph_errors(&body, &upstream, private) {
                         assembly.place(&mut data, &path, error);
                     }
                 }
@@ -265,7 +264,7 @@ async fn run_node(
                             }
                         }
                     }
-                    for (path, error) in subgraph_errors(&body, &upstream) {
+                    for (path, error) in subgraph_errors(&body, &upstream, private) {
                         match path.as_slice() {
                             [PathSegment::Field(f), PathSegment::Index(i), rest @ ..]
                                 if f == "_entities" =>
@@ -384,23 +383,7 @@ async fn send(
             );
         }
     };
-    // The transport sets `content-type` and `accept` (JSON) itself.
-    let mut headers = Vec::new();
-    for name in &upstream.config.forward_headers {
-        for value in state.headers.get_all(name) {
-            headers.push((name.clone(), value.clone()));
-        }
-    }
-    let mut request = UpstreamRequest {
-        method: Method::POST,
-        url: upstream.config.url.clone(),
-        headers,
-        body: Some(bytes),
-        trace: Vec::new(),
-    };
-    if state.span.is_none() {
-        request.trace = otel::trace_headers(&state.span, &state.headers);
-    }
+    let request = crate::exec::resolve::graphql::post(state, upstream, bytes);
     let spec = if node.mutation {
         &graph.mutation_spec
     } else {
@@ -477,19 +460,26 @@ async fn send(
 
 /// The subgraph's `errors` as field errors of the upstream, each with its
 /// path in the subgraph's response. Only the message travels: extensions
-/// (stack traces, internals) stay in the subgraph.
-fn subgraph_errors(body: &Json, upstream: &str) -> Vec<(Vec<PathSegment>, FieldError)> {
+/// (stack traces, internals) stay in the subgraph, and with `private`
+/// (`privateErrors: true`) the message too.
+fn subgraph_errors(
+    body: &Json,
+    upstream: &str,
+    private: bool,
+) -> Vec<(Vec<PathSegment>, FieldError)> {
     let Some(Json::Array(errors)) = body.get("errors") else {
         return Vec::new();
     };
     errors
         .iter()
         .map(|e| {
-            let message = e
-                .get("message")
-                .and_then(Json::as_str)
-                .unwrap_or("the subgraph reported an error")
-                .to_owned();
+            let message = crate::exec::resolve::graphql::shown_message(
+                upstream,
+                private,
+                e.get("message")
+                    .and_then(Json::as_str)
+                    .unwrap_or("the subgraph reported an error"),
+            );
             let path: Vec<PathSegment> = match e.get("path") {
                 Some(Json::Array(p)) => p
                     .iter()

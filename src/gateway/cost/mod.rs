@@ -161,6 +161,7 @@ impl CostModel {
                                 }
                                 None => Call::Each,
                             },
+                            FieldSource::Graphql(_) => Call::Each,
                             FieldSource::Parent(_)
                             | FieldSource::Arguments
                             | FieldSource::Federated => Call::None,
