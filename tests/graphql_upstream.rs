@@ -46,6 +46,12 @@ type Product {{
   upc: String!
   name: String!
   price: Int!
+  "A REST field on an object the catalog answers."
+  shipping: Shipping @rest(upstream: "orders", path: "/estimates/{{$parent.upc}}")
+}}
+
+type Shipping {{
+  days: Int!
 }}
 
 type User {{
@@ -57,16 +63,25 @@ type User {{
 }
 
 fn orders() -> Router {
-    Router::new().route(
-        "/orders",
-        get(|| async {
-            axum::Json(json!([
-                { "id": "o1", "productUpc": "1" },
-                { "id": "o2", "productUpc": "2" },
-                { "id": "o3", "productUpc": "1" },
-            ]))
-        }),
-    )
+    Router::new()
+        .route(
+            "/orders",
+            get(|| async {
+                axum::Json(json!([
+                    { "id": "o1", "productUpc": "1" },
+                    { "id": "o2", "productUpc": "2" },
+                    { "id": "o3", "productUpc": "1" },
+                ]))
+            }),
+        )
+        .route(
+            "/estimates/{upc}",
+            get(
+                |axum::extract::Path(upc): axum::extract::Path<String>| async move {
+                    axum::Json(json!({ "days": upc.len() + 1 }))
+                },
+            ),
+        )
 }
 
 struct World {
@@ -178,6 +193,38 @@ async fn a_graphql_field_on_every_item_of_a_rest_list_is_one_request() {
             "item {i}: {query}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rest_field_below_a_graphql_answer_gets_the_key_the_client_did_not_select() {
+    let w = world("").await;
+    let (status, body) =
+        w.gw.query("{ topProducts(first: 2) { n: name shipping { days } } }")
+            .await;
+    assert_eq!(status, 200, "{body}");
+    no_errors(&body);
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([
+            { "n": "Red Chair", "shipping": { "days": 2 } },
+            { "n": "Quiet Chair", "shipping": { "days": 2 } },
+        ]),
+        "{body}"
+    );
+    let query = &w.subgraphs.products.requests()[0].query;
+    assert!(
+        query.contains("{n:name upc}"),
+        "the REST field is not sent; what it reads is asked for: {query}"
+    );
+    let mut targets: Vec<String> = w
+        .orders
+        .state
+        .hits()
+        .into_iter()
+        .map(|h| h.target)
+        .collect();
+    targets.sort();
+    assert_eq!(targets, ["/estimates/1", "/estimates/2"]);
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ use crate::config::FieldSource;
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::data::{FieldResult, Resolved, Slot};
 use crate::exec::plan::{Plan, with_defaults};
-use crate::exec::registry::Registry;
+use crate::exec::registry::{OutputKind, Registry};
 use crate::exec::render::{Inputs, render_body};
 use crate::exec::state::RequestState;
 use crate::exec::view::View;
@@ -428,8 +428,18 @@ fn print_set(
     if sels.is_empty() {
         return;
     }
+    // The service's fields: a REST-bound one is the gateway's own.
+    let forwarded: Vec<&&Sel> = sels
+        .iter()
+        .filter(|sel| {
+            let within = sel.on.last().map_or(ty, String::as_str);
+            !registry.field(within, &sel.name).is_some_and(|f| {
+                matches!(f.def.source, FieldSource::Rest(_) | FieldSource::Graphql(_))
+            })
+        })
+        .collect();
     out.push('{');
-    for (i, sel) in sels.iter().enumerate() {
+    for (i, sel) in forwarded.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
@@ -475,6 +485,38 @@ fn print_set(
         for _ in &sel.on {
             out.push('}');
         }
+    }
+    // A REST field here reads its parent's JSON by field name: what its
+    // templates read is asked for too, unaliased, when the client did not.
+    let mut inputs: Vec<&str> = Vec::new();
+    for sel in sels {
+        let within = sel.on.last().map_or(ty, String::as_str);
+        let Some(FieldSource::Rest(binding)) =
+            registry.field(within, &sel.name).map(|f| &f.def.source)
+        else {
+            continue;
+        };
+        for path in crate::exec::projection::parent_paths(binding) {
+            let Some(first) = path.first().map(String::as_str) else {
+                continue;
+            };
+            let leaf = registry
+                .field(within, first)
+                .is_some_and(|f| !matches!(f.out, OutputKind::Object | OutputKind::Abstract));
+            if leaf && !inputs.contains(&first) && !sels.iter().any(|s| s.key == first) {
+                inputs.push(first);
+            }
+        }
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        if i > 0 || !forwarded.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(input);
+    }
+    // A selection of REST fields only still needs one field of the service.
+    if forwarded.is_empty() && inputs.is_empty() {
+        out.push_str("__typename");
     }
     out.push('}');
 }
