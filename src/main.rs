@@ -36,6 +36,14 @@ enum Command {
         /// sets subgraph policies (`extend schema @upstream(name: ...)`).
         #[arg(long, env = "TRIBUTARY_OVERLAY")]
         overlay: Option<PathBuf>,
+        /// Reload the schema (and overlay) when their contents change; the
+        /// running schema keeps serving if the new one does not load.
+        /// SIGHUP reloads too, with or without it.
+        #[arg(long, env = "TRIBUTARY_WATCH")]
+        watch: bool,
+        /// How often --watch reads the files, in milliseconds.
+        #[arg(long, default_value_t = 1000, env = "TRIBUTARY_WATCH_INTERVAL_MS")]
+        watch_interval_ms: u64,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -157,9 +165,21 @@ fn main() -> ExitCode {
         Command::Serve {
             schema,
             overlay,
+            watch,
+            watch_interval_ms,
             http,
         } => match load_schema(&schema, overlay.as_deref()) {
-            Ok(config) => run(serve(config, http, None)),
+            Ok(config) => {
+                let reload = Reload {
+                    files: std::iter::once(schema.clone())
+                        .chain(overlay.clone())
+                        .collect(),
+                    load: Box::new(move || load_schema(&schema, overlay.as_deref())),
+                    watch: watch
+                        .then(|| std::time::Duration::from_millis(watch_interval_ms.max(10))),
+                };
+                run(serve(config, http, None, Some(reload)))
+            }
             Err(diagnostics) => {
                 eprintln!("{diagnostics}");
                 ExitCode::FAILURE
@@ -272,16 +292,50 @@ fn check(schemas: &[PathBuf], overlay: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, http: HttpArgs, demo: Option<demo::Demo>) -> Result<(), String> {
-    let gateway = Gateway::new(&config)?;
-    let assets = match &http.graphiql_assets {
+/// How `serve` reloads its schema: the files, how to load them, and how
+/// often to look at them (`None`: on SIGHUP only).
+struct Reload {
+    files: Vec<PathBuf>,
+    load: server::reload::Loader,
+    watch: Option<std::time::Duration>,
+}
+
+async fn serve(
+    config: Config,
+    http: HttpArgs,
+    demo: Option<demo::Demo>,
+    reload: Option<Reload>,
+) -> Result<(), String> {
+    let reloads = Arc::new(server::reload::Reloads::default());
+    let mut gateway = Gateway::new(&config)?;
+    if reload.is_some() {
+        gateway = gateway.with_reloads(reloads.clone());
+    }
+    let gateway = Arc::new(gateway);
+    let assets = Arc::new(match &http.graphiql_assets {
         Some(dir) => Assets::local(dir)?,
         None => Assets::Cdn,
-    };
+    });
     let state = AppState {
-        gateway: Arc::new(gateway),
-        assets: Arc::new(assets),
+        gateway: gateway.clone(),
+        assets: assets.clone(),
     };
+    let app = server::LiveApp::new(server::app(state));
+    if let Some(reload) = reload {
+        let reloader = server::reload::Reloader::new(
+            reload.files,
+            reload.load,
+            app.clone(),
+            assets,
+            gateway,
+            reloads,
+        );
+        #[cfg(unix)]
+        tokio::spawn(reloader.clone().on_hangup());
+        if let Some(every) = reload.watch {
+            tokio::spawn(reloader.watch(every));
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&http.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", http.listen))?;
@@ -294,7 +348,7 @@ async fn serve(config: Config, http: HttpArgs, demo: Option<demo::Demo>) -> Resu
     }
     let connections = config.server.connections.clone();
     let shutdown = server::shutdown_within(connections.shutdown_grace);
-    server::run(listener, server::app(state), connections, shutdown)
+    server::run_live(listener, app, connections, shutdown)
         .await
         .map_err(|e| e.to_string())?;
     drop(demo);
@@ -325,7 +379,7 @@ async fn serve_demo(http: HttpArgs, zero_latency: bool) -> Result<(), String> {
         env.get(name).cloned().or_else(|| std::env::var(name).ok())
     })
     .map_err(|d| d.to_string())?;
-    serve(config, http, Some(demo)).await
+    serve(config, http, Some(demo), None).await
 }
 
 async fn serve_upstreams(host: String, base_port: u16, zero_latency: bool) -> Result<(), String> {

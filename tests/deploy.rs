@@ -1082,9 +1082,10 @@ fn k8s_deployment_probes_serves_and_runs_like_the_image() {
         args,
         [
             "serve".to_owned(),
-            format!("{}/{key}", text(&mount["mountPath"]).trim_end_matches('/'))
+            format!("{}/{key}", text(&mount["mountPath"]).trim_end_matches('/')),
+            "--watch".to_owned(),
         ],
-        "the container serves the mounted schema"
+        "the container serves the mounted schema and reloads it when the ConfigMap changes"
     );
 
     // Non-root, as the image; bounded resources.

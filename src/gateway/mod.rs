@@ -88,6 +88,11 @@ pub struct Gateway {
     /// Some field is bound to a GraphQL upstream (`@graphql`): requests
     /// carry their operation for the selections forwarded.
     graphql: bool,
+    /// The Redis tier's settings, as text: upstream clients are kept across
+    /// a reload only while it is the same.
+    redis: String,
+    /// Schema reloads, when the server reloads (`serve --watch`, SIGHUP).
+    reloads: Option<Arc<crate::server::reload::Reloads>>,
     /// Every inbound header an upstream or a binding forwards: what a page
     /// on another origin may need to send (CORS' default `allowHeaders`).
     forwarded: Vec<HeaderName>,
@@ -114,12 +119,28 @@ pub(crate) struct SharedResponse {
 impl Gateway {
     /// Builds the upstream clients and the executable schema.
     pub fn new(config: &Config) -> Result<Gateway, String> {
+        Gateway::reusing(config, None)
+    }
+
+    /// [`Gateway::new`], keeping `previous`'s client of every upstream whose
+    /// configuration (and the Redis tier) did not change: its connections,
+    /// cache, breaker and in-flight dedupe survive a schema reload.
+    pub fn reusing(config: &Config, previous: Option<&Gateway>) -> Result<Gateway, String> {
         let redis = match &config.redis {
             Some(tier) => Some(crate::upstream::cache::RedisCache::new(tier)?),
             None => None,
         };
+        let same_redis = previous.is_some_and(|p| p.redis == format!("{:?}", config.redis));
         let mut upstreams = HashMap::new();
         for (name, up) in &config.upstreams {
+            let kept = previous
+                .filter(|_| same_redis)
+                .and_then(|p| p.upstream(name))
+                .filter(|old| format!("{:?}", old.config) == format!("{up:?}"));
+            if let Some(old) = kept {
+                upstreams.insert(name.clone(), old.clone());
+                continue;
+            }
             let client = Upstream::new(up.clone(), redis.clone())
                 .map_err(|e| format!("cannot build the HTTP client for upstream `{name}`: {e}"))?;
             upstreams.insert(name.clone(), Arc::new(client));
@@ -152,6 +173,8 @@ impl Gateway {
             _ => false,
         });
         Ok(Gateway {
+            redis: format!("{:?}", config.redis),
+            reloads: None,
             graphql,
             forwarded,
             unions: unions::Unions::new(config),
@@ -218,6 +241,17 @@ impl Gateway {
             }
         }
         Some(crate::upstream::cache::key("operation", &identity))
+    }
+
+    /// This gateway, reporting `reloads` on `/readyz` and `/metrics`.
+    pub fn with_reloads(mut self, reloads: Arc<crate::server::reload::Reloads>) -> Gateway {
+        self.reloads = Some(reloads);
+        self
+    }
+
+    /// Schema reloads, when the server reloads.
+    pub fn reloads(&self) -> Option<&crate::server::reload::Reloads> {
+        self.reloads.as_deref()
     }
 
     /// The `@server` settings the gateway runs with.

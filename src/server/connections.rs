@@ -58,10 +58,38 @@ fn open_file_limit() -> Option<u64> {
         .ok()
 }
 
+/// The router requests are served by: swapped as a whole when the schema
+/// reloads; a request runs on the router (and so the gateway) that was
+/// current when it arrived.
+#[derive(Debug)]
+pub struct LiveApp(std::sync::RwLock<Router>);
+
+impl LiveApp {
+    pub fn new(app: Router) -> Arc<LiveApp> {
+        Arc::new(LiveApp(std::sync::RwLock::new(app)))
+    }
+
+    /// The current router (a cheap clone; the lock is held only for it).
+    pub fn current(&self) -> Router {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `app` the router of every request from now on.
+    pub fn swap(&self, app: Router) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = app;
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub(super) async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Arc<LiveApp>,
     settings: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -147,7 +175,7 @@ async fn refuse(mut stream: TcpStream) {
 }
 
 struct Connection {
-    app: Router,
+    app: Arc<LiveApp>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     settings: Arc<ConnectionSettings>,
     stop: watch::Receiver<bool>,
@@ -161,7 +189,7 @@ impl Connection {
             let app = self.app.clone();
             hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
                 let busy = activity.enter();
-                let mut app = app.clone();
+                let mut app = app.current();
                 async move {
                     let response =
                         tower_service::Service::call(&mut app, request.map(axum::body::Body::new))

@@ -3,8 +3,9 @@
 mod compression;
 mod connections;
 mod cors;
+pub mod reload;
 
-pub use connections::max_connections;
+pub use connections::{LiveApp, max_connections};
 
 use std::future::Future;
 
@@ -38,7 +39,7 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok\n") }))
-        .route("/readyz", get(|| async { text(StatusCode::OK, "ready\n") }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .layer(DefaultBodyLimit::max(body_limit));
@@ -59,12 +60,31 @@ pub fn app(state: AppState) -> Router {
 /// 0.0.4 text, Prometheus would parse it with the classic parser and lose
 /// the counters' type.
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let mut text = state.gateway.metrics().render();
+    if let Some(reloads) = state.gateway.reloads() {
+        reloads.render_metrics(&mut text);
+    }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.gateway.metrics().render(),
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /readyz`: ready, and with a reloadable schema, its hash and how the
+/// last reload went.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    let mut body = String::from("ready\n");
+    if let Some(reloads) = state.gateway.reloads() {
+        body.push_str(&reloads.describe());
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
     )
         .into_response()
 }
@@ -92,6 +112,16 @@ fn text(status: StatusCode, body: &'static str) -> axum::response::Response {
 pub async fn run(
     listener: TcpListener,
     app: Router,
+    settings: crate::config::ConnectionSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    connections::serve(listener, LiveApp::new(app), settings, shutdown).await
+}
+
+/// [`run`] with a router that can be swapped while serving (schema reload).
+pub async fn run_live(
+    listener: TcpListener,
+    app: std::sync::Arc<LiveApp>,
     settings: crate::config::ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
