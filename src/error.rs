@@ -22,6 +22,8 @@ pub enum ErrorCode {
     UpstreamGraphqlError,
     /// The upstream's concurrency cap was full for longer than its queue timeout.
     UpstreamOverloaded,
+    /// The upstream's `rateLimit` allows no more calls now: this one was not made.
+    UpstreamRateLimited,
     /// The upstream answered 2xx with a body we cannot use: not JSON, too big,
     /// or a JSON value that does not fit the declared GraphQL type.
     UpstreamBadResponse,
@@ -41,6 +43,9 @@ pub enum ErrorCode {
     /// stopped. (A document whose measure exceeds a limit before execution
     /// is a validation failure.)
     OperationLimitExceeded,
+    /// The client's requests are over a `@server(rateLimit:)`: the request
+    /// was refused before it ran (429, with `Retry-After`).
+    RateLimited,
     /// The request ran longer than `maxRequestTime` and was dropped.
     RequestTimeout,
     /// The response would be larger than `maxResponseBytes`.
@@ -60,12 +65,14 @@ impl ErrorCode {
             ErrorCode::UpstreamCircuitOpen => "UPSTREAM_CIRCUIT_OPEN",
             ErrorCode::UpstreamGraphqlError => "UPSTREAM_GRAPHQL_ERROR",
             ErrorCode::UpstreamOverloaded => "UPSTREAM_OVERLOADED",
+            ErrorCode::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::OperationLimitExceeded => "OPERATION_LIMIT_EXCEEDED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
@@ -86,11 +93,12 @@ impl ErrorCode {
             | ErrorCode::UpstreamUnavailable
             | ErrorCode::UpstreamBadResponse
             | ErrorCode::UpstreamGraphqlError => StatusCode::BAD_GATEWAY,
-            ErrorCode::UpstreamCircuitOpen | ErrorCode::UpstreamOverloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::UpstreamCircuitOpen
+            | ErrorCode::UpstreamOverloaded
+            | ErrorCode::UpstreamRateLimited => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::OperationLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ResponseTooLarge => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,6 +25,8 @@
 //! - [`demo`]: simulated upstreams for the demo, the tests and benchmarks:
 //!   REST services, and the shop's Apollo Federation subgraphs
 //!   ([`demo::subgraphs`]).
+//! - [`ratelimit`]: token buckets per client key (before the engine) and
+//!   per upstream (in its guards), in memory or shared through Redis.
 //! - [`telemetry`]: OpenTelemetry, typed call records and timelines,
 //!   Prometheus metrics, the status page.
 //! - [`error`]: the one `ErrorCode` vocabulary.
@@ -56,6 +58,7 @@ pub mod exec;
 pub mod federation;
 pub mod gateway;
 pub mod http;
+pub mod ratelimit;
 pub mod schema;
 pub mod server;
 pub mod telemetry;

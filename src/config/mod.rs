@@ -106,6 +106,9 @@ pub struct ServerSettings {
     pub cors: Option<CorsSettings>,
     /// Response compression and compressed request bodies.
     pub compression: CompressionSettings,
+    /// Token-bucket limits on client requests (`rateLimit`), each checked
+    /// before the engine runs; empty: no limit.
+    pub rate_limits: Vec<ClientRateLimit>,
 }
 
 impl Default for ServerSettings {
@@ -127,9 +130,77 @@ impl Default for ServerSettings {
             connections: ConnectionSettings::default(),
             cors: None,
             compression: CompressionSettings::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
+
+/// `rateLimit: { rate, per, burst, shared }`: a token bucket that holds at
+/// most `burst` tokens and gains `rate` tokens every `per`; each request (or
+/// upstream call) takes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitPolicy {
+    pub rate: u32,
+    pub per: Duration,
+    /// What may go at once after an idle spell; `rate` unless given.
+    pub burst: u32,
+    /// One budget for every replica, kept in the Redis tier; else each
+    /// replica counts alone, in memory.
+    pub shared: bool,
+}
+
+impl RateLimitPolicy {
+    /// The time one token takes to come back.
+    pub fn interval(&self) -> Duration {
+        self.per / self.rate.max(1)
+    }
+
+    /// The time an empty bucket takes to fill: after this long idle, a bucket
+    /// is as good as new (and may be forgotten).
+    pub fn refill(&self) -> Duration {
+        self.interval().saturating_mul(self.burst)
+    }
+}
+
+/// What a client limit counts requests by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKey {
+    /// An inbound header's value (`key: "header:x-api-key"`); requests
+    /// without the header share one bucket.
+    Header(HeaderName),
+    /// The client's IP (`key: "ip"`): with `trusted_proxies` hops in front
+    /// of the gateway, the address the farthest of them saw, read from
+    /// `X-Forwarded-For` right to left; without, the socket's peer.
+    Ip { trusted_proxies: usize },
+    /// The operation's name (`key: "operation"`); anonymous operations share
+    /// one bucket.
+    Operation,
+}
+
+impl ClientKey {
+    /// How the limit is named in metrics and errors: `ip`, `operation`,
+    /// `header:x-api-key`.
+    pub fn label(&self) -> String {
+        match self {
+            ClientKey::Header(name) => format!("header:{name}"),
+            ClientKey::Ip { .. } => "ip".to_owned(),
+            ClientKey::Operation => "operation".to_owned(),
+        }
+    }
+}
+
+/// One `@server(rateLimit:)` limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRateLimit {
+    pub key: ClientKey,
+    pub bucket: RateLimitPolicy,
+    /// Most keys whose buckets are kept in memory; beyond it the least
+    /// recently used go (idle buckets go anyway once full again).
+    pub max_keys: u64,
+}
+
+/// Keys a client limit keeps in memory unless `maxKeys` says otherwise.
+pub const DEFAULT_RATE_LIMIT_KEYS: u64 = 100_000;
 
 /// `compression: { minBytes, encodings, requests }`, or `compression: false`.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +269,10 @@ pub struct ConnectionSettings {
     /// After SIGTERM, how long requests in flight may finish before the
     /// process stops anyway.
     pub shutdown_grace: Duration,
+    /// Each request carries its connection's peer address (a
+    /// [`crate::http::PeerAddr`] extension): set when a rate limit keys on
+    /// the client IP, and only then, since nothing else reads it.
+    pub peer_addresses: bool,
 }
 
 impl Default for ConnectionSettings {
@@ -210,6 +285,7 @@ impl Default for ConnectionSettings {
             connection_wait: Duration::from_millis(500),
             http2_max_streams: 100,
             shutdown_grace: Duration::from_secs(10),
+            peer_addresses: false,
         }
     }
 }

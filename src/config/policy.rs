@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_graphql::{Name, Pos, Value as ConstValue};
 use indexmap::IndexMap;
 
-use super::Diagnostic;
+use super::{Diagnostic, RateLimitPolicy};
 
 /// Every upstream call's guards.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,9 @@ pub struct Policies {
     /// Identical in-flight safe requests from concurrent client requests
     /// share one call even when nothing is cached.
     pub dedupe: bool,
+    /// Calls to this upstream per unit of time, across every request;
+    /// a call over it is not made and fails with `UPSTREAM_RATE_LIMITED`.
+    pub rate_limit: Option<RateLimitPolicy>,
 }
 
 /// `cache: { ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }`
@@ -77,6 +80,7 @@ impl Default for Policies {
             queue_timeout: Duration::from_millis(20),
             cache: None,
             dedupe: false,
+            rate_limit: None,
         }
     }
 }
@@ -187,6 +191,17 @@ pub(crate) fn apply(
             "queueTimeout" => r.duration(key, value).map(|d| base.queue_timeout = d),
             "cache" => r.cache(value, &mut base.cache),
             "dedupe" => r.flag(key, value).map(|b| base.dedupe = b),
+            "rateLimit" => match value {
+                // Turns off a limit `@upstreamDefaults` gave.
+                ConstValue::Boolean(false) => {
+                    base.rate_limit = None;
+                    Some(())
+                }
+                _ => r
+                    .object("rateLimit", value, &BUCKET_KEYS)
+                    .and_then(|map| r.bucket("rateLimit", map))
+                    .map(|policy| base.rate_limit = Some(policy)),
+            },
             _ => None,
         };
     }
@@ -200,6 +215,20 @@ pub(crate) fn apply_retry(
     diags: &mut Vec<Diagnostic>,
 ) {
     Reader { diags, pos }.retry(value, base);
+}
+
+/// The keys of a token bucket, in `rateLimit` on `@upstream` and `@server`.
+pub(crate) const BUCKET_KEYS: [&str; 4] = ["rate", "per", "burst", "shared"];
+
+/// Reads the bucket keys of a `rateLimit` object (`what` names it in
+/// messages); the caller has checked which keys the object may have.
+pub(crate) fn bucket(
+    what: &str,
+    map: &IndexMap<Name, ConstValue>,
+    pos: Pos,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RateLimitPolicy> {
+    Reader { diags, pos }.bucket(what, map)
 }
 
 pub(crate) fn duration(
@@ -438,6 +467,48 @@ impl Reader<'_> {
         }
         *base = Some(policy);
         Some(())
+    }
+
+    /// `{ rate, per, burst, shared }`: `rate` is required, `per` is "1s"
+    /// and `burst` is `rate` unless given.
+    fn bucket(&mut self, what: &str, map: &IndexMap<Name, ConstValue>) -> Option<RateLimitPolicy> {
+        let Some(rate) = map.get("rate") else {
+            self.error(format!(
+                "`{what}` needs `rate`, the requests allowed per `per`, e.g. {{ rate: 100, per: \"1s\" }}"
+            ));
+            return None;
+        };
+        let rate = self.count("rate", rate)?;
+        let per = match map.get("per") {
+            Some(v) => self.duration("per", v)?,
+            None => Duration::from_secs(1),
+        };
+        if per.is_zero() {
+            self.error(format!("`per` in `{what}` must be longer than 0"));
+            return None;
+        }
+        // The shared tier counts in microseconds.
+        if per.as_micros() < u128::from(rate) {
+            self.error(format!(
+                "`{what}` allows {rate} per {}: more than one per microsecond; use a longer `per`",
+                humantime::format_duration(per)
+            ));
+            return None;
+        }
+        let burst = match map.get("burst") {
+            Some(v) => self.count("burst", v)?,
+            None => rate,
+        };
+        let shared = match map.get("shared") {
+            Some(v) => self.flag("shared", v)?,
+            None => false,
+        };
+        Some(RateLimitPolicy {
+            rate,
+            per,
+            burst,
+            shared,
+        })
     }
 
     fn statuses(&mut self, value: &ConstValue) -> Option<Vec<u16>> {

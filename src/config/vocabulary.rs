@@ -82,6 +82,11 @@ pub const POLICY: &[Arg] = &[
         "Boolean",
         "Identical in-flight safe requests from concurrent client requests share one call.",
     ),
+    arg(
+        "rateLimit",
+        "tributary__RateLimit",
+        "{ rate, per, burst, shared }, or false: calls to the upstream per `per` across all requests (none).",
+    ),
 ];
 
 /// `@upstream`'s own arguments (its policies are [`POLICY`]).
@@ -224,6 +229,11 @@ const SERVER: &[Arg] = &[
         "compression",
         "tributary__Compression",
         "{ minBytes, encodings, requests }, or false: responses compressed by Accept-Encoding, gzip request bodies (on, 1024 bytes).",
+    ),
+    arg(
+        "rateLimit",
+        "tributary__ClientRateLimit",
+        "{ key, rate, per, burst, shared, trustedProxies, maxKeys }, or a list of them: requests per client key, 429 beyond (none).",
     ),
 ];
 
@@ -487,6 +497,14 @@ pub fn sdl() -> String {
         (
             "tributary__Compression",
             "{ minBytes: 1024, encodings: [\"gzip\", \"br\", \"zstd\"], requests: true }, or false.",
+        ),
+        (
+            "tributary__RateLimit",
+            "{ rate: 100, per: \"1s\", burst: 200, shared: false }, or false.",
+        ),
+        (
+            "tributary__ClientRateLimit",
+            "{ key: \"ip\" | \"operation\" | \"header:x-api-key\", rate: 100, per: \"1s\", burst: 200, shared: false, trustedProxies: 0, maxKeys: 100000 }",
         ),
         ("tributary__Json", "Any JSON value."),
         (

@@ -237,7 +237,8 @@ type User { uid: ID! name: String! }
             .upstreams
             .iter()
             .map(|(name, up)| {
-                let client = crate::upstream::Upstream::new(up.clone(), None).expect("a client");
+                let client =
+                    crate::upstream::Upstream::new(up.clone(), None, None).expect("a client");
                 (name.clone(), Arc::new(client))
             })
             .collect();

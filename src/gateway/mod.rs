@@ -96,6 +96,8 @@ pub struct Gateway {
     /// Every inbound header an upstream or a binding forwards: what a page
     /// on another origin may need to send (CORS' default `allowHeaders`).
     forwarded: Vec<HeaderName>,
+    /// `@server(rateLimit:)`, when there is one.
+    client_limits: Option<Arc<crate::ratelimit::ClientLimits>>,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -130,6 +132,17 @@ impl Gateway {
             Some(tier) => Some(crate::upstream::cache::RedisCache::new(tier)?),
             None => None,
         };
+        // Rate-limit buckets in Redis, when some limit is shared (the loader
+        // has refused `shared: true` without a tier).
+        let shared_limits = config.server.rate_limits.iter().any(|l| l.bucket.shared)
+            || config
+                .upstreams
+                .values()
+                .any(|u| u.policies.rate_limit.as_ref().is_some_and(|l| l.shared));
+        let buckets = match &config.redis {
+            Some(tier) if shared_limits => Some(crate::ratelimit::RedisBuckets::new(tier)?),
+            _ => None,
+        };
         let same_redis = previous.is_some_and(|p| p.redis == format!("{:?}", config.redis));
         let mut upstreams = HashMap::new();
         for (name, up) in &config.upstreams {
@@ -141,7 +154,7 @@ impl Gateway {
                 upstreams.insert(name.clone(), old.clone());
                 continue;
             }
-            let client = Upstream::new(up.clone(), redis.clone())
+            let client = Upstream::new(up.clone(), redis.clone(), buckets.as_ref())
                 .map_err(|e| format!("cannot build the HTTP client for upstream `{name}`: {e}"))?;
             upstreams.insert(name.clone(), Arc::new(client));
         }
@@ -165,6 +178,9 @@ impl Gateway {
             inflight: Inflight::detached(),
         });
         let forwarded = forwarded_headers(config);
+        let client_limits =
+            crate::ratelimit::ClientLimits::new(&config.server.rate_limits, buckets.as_ref())
+                .map(Arc::new);
         let graphql = config.types.values().any(|t| match t {
             crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => o
                 .fields
@@ -182,7 +198,8 @@ impl Gateway {
             coalesce,
             schema: built.schema,
             registry: built.registry,
-            metrics: Arc::new(Metrics::new(upstreams.clone())),
+            metrics: Arc::new(Metrics::new(upstreams.clone(), client_limits.clone())),
+            client_limits,
             recent: RecentTimelines::default(),
             upstreams,
             settings: config.server.clone(),
@@ -252,6 +269,12 @@ impl Gateway {
     /// Schema reloads, when the server reloads.
     pub fn reloads(&self) -> Option<&crate::server::reload::Reloads> {
         self.reloads.as_deref()
+    }
+
+    /// The client rate limits, checked by the HTTP handler before the
+    /// engine runs (`None`: no limit, nothing to check).
+    pub fn client_limits(&self) -> Option<&crate::ratelimit::ClientLimits> {
+        self.client_limits.as_deref()
     }
 
     /// The `@server` settings the gateway runs with.

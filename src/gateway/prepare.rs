@@ -50,6 +50,14 @@ pub struct Prepared {
     pub(super) cached: bool,
 }
 
+impl Prepared {
+    /// The operation's name: the client's `operationName`, else the name of
+    /// the document's only operation.
+    pub fn operation_label(&self) -> Option<&str> {
+        self.label_name.as_deref()
+    }
+}
+
 impl Gateway {
     /// Parses the request's document (or finds it in the cache), refuses
     /// mutations when `read_only`, and measures the operation against the

@@ -18,6 +18,7 @@ use std::time::Instant;
 pub const TIMELINE_HEADER: &str = "tributary-timeline";
 
 use async_graphql::ServerError;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -25,18 +26,30 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use super::AppState;
 use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
+use super::{AppState, PeerAddr};
 use crate::error::ErrorCode;
 use crate::gateway::{Coalesce, GraphqlRequest, Outcome, Refusal, SharedResponse};
+use crate::ratelimit::{Refused, retry_after_secs};
 use async_graphql::parser::Error as ParseError;
 
-pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(app): State<AppState>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let Some(rt) = response_type(&headers) else {
         return not_acceptable();
     };
+    // Before the body is read: a client over its limit costs no more.
+    if let Some(limits) = app.gateway.client_limits()
+        && let Err(refused) = limits.admit_head(&headers, peer.map(|p| p.0.0)).await
+    {
+        return rate_limited(rt, &refused);
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -111,6 +124,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Body) -
 
 pub async fn get(
     State(app): State<AppState>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -122,6 +136,11 @@ pub async fn get(
     let Some(rt) = response_type(&headers) else {
         return not_acceptable();
     };
+    if let Some(limits) = app.gateway.client_limits()
+        && let Err(refused) = limits.admit_head(&headers, peer.map(|p| p.0.0)).await
+    {
+        return rate_limited(rt, &refused);
+    }
     let request = match super::request::from_query_string(&query) {
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
@@ -220,6 +239,12 @@ async fn run(
             return graphql_errors(rt, vec![error], ErrorCode::GraphqlValidationFailed);
         }
     };
+    if let Some(limits) = app.gateway.client_limits()
+        && limits.has_operation_limits()
+        && let Err(refused) = limits.admit_operation(prepared.operation_label()).await
+    {
+        return rate_limited(rt, &refused);
+    }
     let timeline = app.gateway.settings().timeline
         && headers
             .get(TIMELINE_HEADER)
@@ -359,6 +384,34 @@ fn graphql_errors(rt: ResponseType, mut errors: Vec<ServerError>, code: ErrorCod
         extensions: &BTreeMap::new(),
     };
     json_response(status, rt, &body)
+}
+
+/// 429 for a request over a client rate limit, before anything ran: a
+/// GraphQL error with `RATE_LIMITED` and `Retry-After` in whole seconds.
+fn rate_limited(rt: ResponseType, refused: &Refused) -> Response {
+    let code = ErrorCode::RateLimited;
+    let seconds = retry_after_secs(refused.retry_after);
+    let mut error = ServerError::new(
+        format!(
+            "too many requests: over the rate limit on `{}` ({}); retry in {seconds} s",
+            refused.limit, refused.rate
+        ),
+        None,
+    );
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    let body = ResponseBody {
+        data: None,
+        errors: std::slice::from_ref(&error),
+        extensions: &BTreeMap::new(),
+    };
+    let mut response = json_response(code.http_status(), rt, &body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// A request that is not well-formed GraphQL over HTTP.

@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::ConnectionSettings;
+use crate::http::PeerAddr;
 
 /// File descriptors kept back from the connection cap for upstream
 /// connections, the listener, logs and Redis.
@@ -112,10 +113,10 @@ pub(super) async fn serve(
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors or a transient error: back off
                     // instead of spinning on accept.
@@ -131,6 +132,7 @@ pub(super) async fn serve(
             builder: builder.clone(),
             settings: settings.clone(),
             stop: stop_rx.clone(),
+            peer: settings.peer_addresses.then_some(PeerAddr(peer)),
         };
         match places.clone().try_acquire_owned() {
             Ok(place) => {
@@ -179,6 +181,8 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     settings: Arc<ConnectionSettings>,
     stop: watch::Receiver<bool>,
+    /// Added to each request's extensions, when something reads it.
+    peer: Option<PeerAddr>,
 }
 
 impl Connection {
@@ -187,9 +191,13 @@ impl Connection {
         let service = {
             let activity = activity.clone();
             let app = self.app.clone();
-            hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let peer = self.peer;
+            hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
                 let busy = activity.enter();
                 let mut app = app.current();
+                if let Some(peer) = peer {
+                    request.extensions_mut().insert(peer);
+                }
                 async move {
                     let response =
                         tower_service::Service::call(&mut app, request.map(axum::body::Body::new))

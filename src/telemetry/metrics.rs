@@ -2,7 +2,9 @@
 //!
 //! Per upstream: call duration histogram and calls by outcome (recorded per
 //! call), cache hits/misses/stale/evictions and breaker state/transitions
-//! (read from the upstreams' own counters at scrape time). Per operation:
+//! (read from the upstreams' own counters at scrape time); per rate limit,
+//! allowed, refused and failed-open decisions, buckets in memory and Redis
+//! failures (read from the limiters). Per operation:
 //! duration histogram, partial failures, fan-in wait and gateway overhead.
 //! Names follow OpenTelemetry semantic conventions where one exists.
 
@@ -19,6 +21,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::timeline::CallOutcome;
+use crate::ratelimit::{ClientLimits, Limiter};
 use crate::upstream::Upstream;
 use crate::upstream::cache::CacheStats;
 use crate::upstream::guard::BreakerState;
@@ -85,7 +88,9 @@ pub struct UpstreamSummary {
 }
 
 impl Metrics {
-    pub fn new(upstreams: Vec<Arc<Upstream>>) -> Metrics {
+    /// `client_limits`: the `@server(rateLimit:)` limits, if any (the
+    /// upstreams' own are read from their guards).
+    pub fn new(upstreams: Vec<Arc<Upstream>>, client_limits: Option<Arc<ClientLimits>>) -> Metrics {
         let mut registry = Registry::default();
         let upstream_duration =
             Family::<UpstreamLabels, Histogram>::new_with_constructor(|| Histogram::new(buckets()));
@@ -141,6 +146,10 @@ impl Metrics {
                 (u.name().to_owned(), entry)
             })
             .collect();
+        registry.register_collector(Box::new(RateLimitCollector {
+            upstreams: upstreams.clone(),
+            client_limits,
+        }));
         registry.register_collector(Box::new(UpstreamCollector { upstreams }));
         Metrics {
             registry,
@@ -337,6 +346,72 @@ impl prometheus_client::collector::Collector for UpstreamCollector {
             };
             let labels = [("upstream", u.name().to_owned())];
             ConstCounter::new(transitions_so_far).encode(transitions.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the rate limiters' counters at scrape time.
+#[derive(Debug)]
+struct RateLimitCollector {
+    upstreams: Vec<Arc<Upstream>>,
+    client_limits: Option<Arc<ClientLimits>>,
+}
+
+impl prometheus_client::collector::Collector for RateLimitCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let limiters: Vec<&Limiter> = self
+            .client_limits
+            .iter()
+            .flat_map(|c| c.limiters().map(|l| l.as_ref()))
+            .chain(self.upstreams.iter().filter_map(|u| u.guard.rate.as_ref()))
+            .collect();
+        if limiters.is_empty() {
+            return Ok(());
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut decisions = encoder.encode_descriptor(
+            "tributary_rate_limit_decisions",
+            "Requests (client limits) and upstream calls (upstream limits) by rate limit and result: allowed, refused, failed_open (let through unchecked while Redis was unavailable)",
+            None,
+            MetricType::Counter,
+        )?;
+        for limiter in &limiters {
+            for (result, counter) in [
+                ("allowed", &limiter.stats.allowed),
+                ("refused", &limiter.stats.refused),
+                ("failed_open", &limiter.stats.failed_open),
+            ] {
+                let labels = [
+                    ("limit", limiter.name.to_string()),
+                    ("result", result.to_owned()),
+                ];
+                ConstCounter::new(counter.load(Relaxed))
+                    .encode(decisions.encode_family(&labels)?)?;
+            }
+        }
+        let mut keys = encoder.encode_descriptor(
+            "tributary_rate_limit_buckets",
+            "Buckets a rate limit holds in this process (idle ones are evicted; 0 for shared limits)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for limiter in &limiters {
+            let labels = [("limit", limiter.name.to_string())];
+            ConstGauge::new(i64::try_from(limiter.keys_in_memory()).unwrap_or(i64::MAX))
+                .encode(keys.encode_family(&labels)?)?;
+        }
+        if let Some(redis) = limiters.iter().find_map(|l| l.shared()) {
+            let errors = encoder.encode_descriptor(
+                "tributary_rate_limit_redis_errors",
+                "Rate-limit calls to Redis that failed or timed out (each opens a one-second window in which Redis is not asked)",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(redis.errors.load(Relaxed)).encode(errors)?;
         }
         Ok(())
     }

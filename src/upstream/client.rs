@@ -72,9 +72,12 @@ pub struct Fetched {
 }
 
 impl Upstream {
+    /// The client of `config`; `redis` is the shared cache tier, `buckets`
+    /// the shared rate-limit buckets (for `rateLimit: { shared: true }`).
     pub fn new(
         config: Arc<UpstreamConfig>,
         redis: Option<Arc<RedisCache>>,
+        buckets: Option<&Arc<crate::ratelimit::RedisBuckets>>,
     ) -> Result<Upstream, reqwest::Error> {
         crate::init_tls();
         let policies = &config.policies;
@@ -94,7 +97,7 @@ impl Upstream {
             defaults.append(name.clone(), value.clone());
         }
         let client = builder.default_headers(defaults).build()?;
-        let guard = Guard::new(&config.name, policies);
+        let guard = Guard::new(&config.name, policies, buckets);
         let cache = policies
             .cache
             .clone()

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! and their fields, and hands each Tributary directive to its reader. Every
 //! directive has a file of its own holding that reader (`upstream.rs` for
 //! `@upstream` and `@upstreamDefaults`, `server.rs` (with `cors.rs` and
-//! `compression.rs` for its two objects), `cache.rs`, `rest.rs`,
+//! `compression.rs` for its objects, `rate_limit.rs`), `cache.rs`, `rest.rs`,
 //! `from.rs`, `on_error.rs`, `list_size.rs`), so a directive's rules are read
 //! in one place; what several readers need (header names, `${ENV}`, type
 //! checks, the spec's own directives) is in `shared.rs`. Every directive's
@@ -35,6 +35,7 @@ mod from;
 mod graphql;
 mod list_size;
 mod on_error;
+mod rate_limit;
 mod rest;
 mod server;
 mod shared;
@@ -89,6 +90,7 @@ pub fn load_with(
         env,
         diags: Vec::new(),
         federated,
+        shared_limits: Vec::new(),
     };
     let config = match async_graphql::parser::parse_schema(text) {
         Ok(doc) => loader.document(&doc),
@@ -126,6 +128,9 @@ struct Loader<'e> {
     env: EnvLookup<'e>,
     diags: Vec<Diagnostic>,
     federated: Option<Federated>,
+    /// Where a `rateLimit` asks for `shared: true`, which needs the Redis
+    /// tier (`schema @cache(redis:)`, which may come later in the file).
+    shared_limits: Vec<Pos>,
 }
 
 impl Loader<'_> {
@@ -250,6 +255,18 @@ impl Loader<'_> {
             }
         }
         self.check_argument_objects(&types, &query_type);
+        if redis.is_none() {
+            for pos in std::mem::take(&mut self.shared_limits) {
+                self.error(
+                    pos,
+                    "`shared: true` in `rateLimit` needs the Redis tier: add schema @cache(redis: \"redis://...\")",
+                );
+            }
+        }
+        server.connections.peer_addresses = server
+            .rate_limits
+            .iter()
+            .any(|l| matches!(l.key, crate::config::ClientKey::Ip { .. }));
         Some(Config {
             federation: None,
             redis,

@@ -1,6 +1,6 @@
 //! `schema @server(...)`: the gateway-wide limits and switches, read into
 //! [`ServerSettings`]; its `cors` and `compression` objects are read in
-//! `cors.rs` and `compression.rs`.
+//! `cors.rs` and `compression.rs`, its `rateLimit` in `rate_limit.rs`.
 
 use std::time::Duration;
 
@@ -91,6 +91,9 @@ impl Loader<'_> {
         }
         if let Some(value) = args.get("compression") {
             server.compression = self.compression(value);
+        }
+        if let Some(value) = args.get("rateLimit") {
+            server.rate_limits = self.rate_limits(value);
         }
     }
 }

@@ -21,6 +21,9 @@ impl Loader<'_> {
     ) {
         let args = DirectiveArgs::new(directive, &vocabulary::policy_names(), &mut self.diags);
         policy::apply(defaults, &args.all(), &mut self.diags);
+        if defaults.rate_limit.as_ref().is_some_and(|l| l.shared) {
+            self.shared_limits.push(directive.pos);
+        }
     }
 
     /// One `@upstream`; its policies start from `defaults`.
@@ -72,6 +75,11 @@ impl Loader<'_> {
             .filter(|(k, _, _)| policy_names.contains(k))
             .collect();
         policy::apply(&mut policies, &policy_args, &mut self.diags);
+        if let Some((_, _, pos)) = policy_args.iter().find(|(k, _, _)| *k == "rateLimit")
+            && policies.rate_limit.as_ref().is_some_and(|l| l.shared)
+        {
+            self.shared_limits.push(*pos);
+        }
         let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
         let graphql = args.bool("graphql", &mut self.diags).unwrap_or(false);
         let private_errors = args.bool("privateErrors", &mut self.diags).unwrap_or(false);

@@ -3,7 +3,8 @@
 //! ```text
 //! overall deadline (timeout: retries and backoff included)
 //!   -> for each attempt:
-//!        circuit breaker (fail fast while open; count the outcome)
+//!        rate limit (rateLimit: no token, no call; UPSTREAM_RATE_LIMITED)
+//!        -> circuit breaker (fail fast while open; count the outcome)
 //!        -> concurrency cap (maxConcurrent, wait at most queueTimeout)
 //!           -> attempt deadline (attemptTimeout) -> HTTP (connect/read timeouts)
 //!      -> retry? only idempotent calls, only for connect/transport errors,
@@ -24,6 +25,7 @@ mod window;
 pub(crate) use retry::random_below;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -31,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::config::{Policies, RetryPolicy};
 use crate::error::{ErrorCode, FieldError};
+use crate::ratelimit::{Decision, Limiter, RedisBuckets};
 pub use breaker::{Breaker, BreakerState};
 use retry::RetryBudget;
 
@@ -153,15 +156,22 @@ pub struct Guard {
     breaker: Option<Breaker>,
     budget: RetryBudget,
     limiter: Option<Semaphore>,
+    /// `rateLimit`: calls per unit of time, every request's together.
+    pub rate: Option<Limiter>,
 }
 
 impl Guard {
-    pub fn new(upstream: &str, policies: &Policies) -> Guard {
+    /// The guards `policies` ask for; a shared `rateLimit` counts in `redis`.
+    pub fn new(upstream: &str, policies: &Policies, redis: Option<&Arc<RedisBuckets>>) -> Guard {
         Guard {
             upstream: upstream.to_owned(),
             breaker: policies.breaker.clone().map(|p| Breaker::new(upstream, p)),
             budget: RetryBudget::new(),
             limiter: policies.max_concurrent.map(Semaphore::new),
+            rate: policies
+                .rate_limit
+                .as_ref()
+                .map(|p| Limiter::new(format!("upstream:{upstream}"), p, None, redis)),
             policies: policies.clone(),
         }
     }
@@ -269,6 +279,25 @@ impl Guard {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AttemptError>>,
     {
+        // A call over the rate is not made: the breaker never hears of it.
+        if let Some(rate) = &self.rate
+            && let Decision::Refused(wait) = rate.check(b"").await
+        {
+            return Err(TryFailed::NotTried(
+                FieldError::new(
+                    ErrorCode::UpstreamRateLimited,
+                    format!(
+                        "upstream `{}` is at its rate limit ({}); the call was not made (a call is allowed again in {})",
+                        self.upstream,
+                        rate.describe(),
+                        humantime::format_duration(Duration::from_millis(
+                            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
+                        ))
+                    ),
+                )
+                .upstream(&self.upstream),
+            ));
+        }
         let permit = match &self.breaker {
             Some(breaker) => {
                 match breaker.acquire() {
@@ -381,7 +410,7 @@ impl Drop for BreakerPermit<'_> {
 
 /// Why one try of a call gave no answer.
 enum TryFailed {
-    /// Not tried (breaker open, no slot): do not retry.
+    /// Not tried (no token, breaker open, no slot): do not retry.
     NotTried(FieldError),
     /// Tried, and the attempt failed.
     Failed(AttemptError),
@@ -411,7 +440,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_probe_gives_its_slot_back() {
         let policies = policies();
-        let guard = Guard::new("t", &policies);
+        let guard = Guard::new("t", &policies, None);
         let options = CallOptions {
             timeout: Duration::from_secs(10),
             retry: &policies.retry,
@@ -453,7 +482,7 @@ mod tests {
             breaker: None,
             ..Policies::default()
         };
-        let guard = Guard::new("t", &policies);
+        let guard = Guard::new("t", &policies, None);
         // 429 with Retry-After 1 s, and only 500 ms to spend: no retry.
         let options = CallOptions {
             timeout: Duration::from_millis(500),
