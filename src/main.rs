@@ -36,6 +36,16 @@ enum Command {
         /// sets subgraph policies (`extend schema @upstream(name: ...)`).
         #[arg(long, env = "TRIBUTARY_OVERLAY")]
         overlay: Option<PathBuf>,
+        /// A trusted documents manifest (Apollo's persisted query manifest
+        /// or GraphQL Codegen's persisted-documents.json), added to those of
+        /// `@server(trustedDocuments:)`; may be repeated.
+        #[arg(long = "manifest", value_name = "FILE")]
+        manifests: Vec<PathBuf>,
+        /// What happens to operations not in the manifest: `enforce`
+        /// (refused) or `log` (run, logged and counted). Overrides the
+        /// schema's `mode`; the default is `enforce`.
+        #[arg(long, value_name = "MODE")]
+        manifest_mode: Option<String>,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -157,9 +167,18 @@ fn main() -> ExitCode {
         Command::Serve {
             schema,
             overlay,
+            manifests,
+            manifest_mode,
             http,
         } => match load_schema(&schema, overlay.as_deref()) {
-            Ok(config) => run(serve(config, http, None)),
+            Ok(mut config) => {
+                if let Err(e) = trusted_documents(&mut config, manifests, manifest_mode.as_deref())
+                {
+                    eprintln!("tributary: {e}");
+                    return ExitCode::FAILURE;
+                }
+                run(serve(config, http, None))
+            }
             Err(diagnostics) => {
                 eprintln!("{diagnostics}");
                 ExitCode::FAILURE
@@ -174,6 +193,44 @@ fn main() -> ExitCode {
     };
     telemetry.shutdown();
     code
+}
+
+/// Adds `--manifest` files and `--manifest-mode` to the schema's
+/// `@server(trustedDocuments:)`.
+fn trusted_documents(
+    config: &mut Config,
+    manifests: Vec<PathBuf>,
+    mode: Option<&str>,
+) -> Result<(), String> {
+    let mode = match mode {
+        None => None,
+        Some(text) => Some(
+            config::TrustMode::parse(text)
+                .ok_or_else(|| format!("--manifest-mode must be enforce or log, not `{text}`"))?,
+        ),
+    };
+    let server = &mut config.server;
+    match &mut server.trusted_documents {
+        Some(settings) => {
+            settings.manifests.extend(manifests);
+            if let Some(mode) = mode {
+                settings.mode = mode;
+            }
+        }
+        None if manifests.is_empty() => {
+            if mode.is_some() {
+                return Err("--manifest-mode needs a manifest (--manifest FILE)".to_owned());
+            }
+        }
+        None => {
+            server.trusted_documents = Some(config::TrustedDocumentsSettings {
+                manifests,
+                mode: mode.unwrap_or(config::TrustMode::Enforce),
+                allow_introspection: false,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Loads a Tributary schema, or a supergraph (with its overlay).

@@ -225,6 +225,16 @@ const SERVER: &[Arg] = &[
         "tributary__Compression",
         "{ minBytes, encodings, requests }, or false: responses compressed by Accept-Encoding, gzip request bodies (on, 1024 bytes).",
     ),
+    arg(
+        "persistedQueries",
+        "tributary__PersistedQueries",
+        "{ maxBytes, redis, redisTtl }, or false: automatic persisted queries (on, 4 MiB in memory).",
+    ),
+    arg(
+        "trustedDocuments",
+        "tributary__TrustedDocuments",
+        "{ manifest, mode: ENFORCE | LOG, allowIntrospection }: the operations clients may run (none: any).",
+    ),
 ];
 
 const REST: &[Arg] = &[
@@ -487,6 +497,14 @@ pub fn sdl() -> String {
         (
             "tributary__Compression",
             "{ minBytes: 1024, encodings: [\"gzip\", \"br\", \"zstd\"], requests: true }, or false.",
+        ),
+        (
+            "tributary__PersistedQueries",
+            "{ maxBytes: 4194304, redis: false, redisTtl: \"24h\" }, or false.",
+        ),
+        (
+            "tributary__TrustedDocuments",
+            "{ manifest: \"path\" or [\"path\", ...], mode: ENFORCE | LOG, allowIntrospection: false }",
         ),
         ("tributary__Json", "Any JSON value."),
         (

@@ -5,11 +5,13 @@ pub mod cost;
 mod directives;
 mod engine_errors;
 mod literals;
+pub mod persisted;
 mod prepare;
 mod typed_walk;
 mod unions;
 mod variables;
 
+pub use persisted::{DocumentRef, IncomingRequest, PersistedError, Resolved};
 pub use prepare::{Prepared, Refusal};
 
 use std::collections::HashMap;
@@ -91,6 +93,10 @@ pub struct Gateway {
     /// Every inbound header an upstream or a binding forwards: what a page
     /// on another origin may need to send (CORS' default `allowHeaders`).
     forwarded: Vec<HeaderName>,
+    /// Documents clients registered by hash (APQ); `None`: off.
+    apq: Option<persisted::store::Store>,
+    /// The trusted documents manifest, prepared; `None`: any operation runs.
+    trusted: Option<persisted::Trusted>,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -151,7 +157,13 @@ impl Gateway {
                 .any(|f| matches!(f.source, crate::config::FieldSource::Graphql(_))),
             _ => false,
         });
-        Ok(Gateway {
+        let metrics = Arc::new(Metrics::new(upstreams.clone()));
+        let apq = config.server.persisted_queries.as_ref().map(|settings| {
+            persisted::store::Store::new(settings, redis.clone(), metrics.persisted.clone())
+        });
+        let mut gateway = Gateway {
+            apq,
+            trusted: None,
             graphql,
             forwarded,
             unions: unions::Unions::new(config),
@@ -159,7 +171,7 @@ impl Gateway {
             coalesce,
             schema: built.schema,
             registry: built.registry,
-            metrics: Arc::new(Metrics::new(upstreams.clone())),
+            metrics,
             recent: RecentTimelines::default(),
             upstreams,
             settings: config.server.clone(),
@@ -174,7 +186,11 @@ impl Gateway {
             inputs: variables::InputTypes::new(config),
             roots: (config.query_type.clone(), config.mutation_type.clone()),
             limits: cost::Limits::of(&config.server),
-        })
+        };
+        if let Some(settings) = &config.server.trusted_documents {
+            gateway.trusted = Some(gateway.load_trusted(settings)?);
+        }
+        Ok(gateway)
     }
 
     /// The coalescing key of a query (`None` when coalescing is off or the
@@ -333,6 +349,7 @@ impl Gateway {
             budget,
             OperationFacts {
                 validated: prepared.cached,
+                validate_only: false,
                 projections: prepared.projections.clone(),
                 federation: self.federation.as_ref().map(|subgraphs| {
                     Arc::new(crate::federation::Request::new(
@@ -433,19 +450,7 @@ impl Gateway {
             );
         }
         if executed && let Some(query) = query {
-            self.documents.insert(
-                query,
-                Arc::new(Prepared {
-                    document: prepared.document.clone(),
-                    operation_name: prepared.operation_name.clone(),
-                    kind: prepared.kind,
-                    label_name: prepared.label_name.clone(),
-                    measure: prepared.measure,
-                    projections: prepared.projections.clone(),
-                    federated_only: prepared.federated_only,
-                    cached: true,
-                }),
-            );
+            self.documents.insert(query, Arc::new(prepared.validated()));
         }
         if executed {
             let calls = state.recorder.take();

@@ -35,6 +35,7 @@ mod from;
 mod graphql;
 mod list_size;
 mod on_error;
+mod persisted;
 mod rest;
 mod server;
 mod shared;
@@ -89,6 +90,7 @@ pub fn load_with(
         env,
         diags: Vec::new(),
         federated,
+        persisted_redis_at: None,
     };
     let config = match async_graphql::parser::parse_schema(text) {
         Ok(doc) => loader.document(&doc),
@@ -126,6 +128,9 @@ struct Loader<'e> {
     env: EnvLookup<'e>,
     diags: Vec<Diagnostic>,
     federated: Option<Federated>,
+    /// Where `persistedQueries: { redis: true }` was written: it needs the
+    /// `@cache(redis:)` tier, which may come after it.
+    persisted_redis_at: Option<Pos>,
 }
 
 impl Loader<'_> {
@@ -250,6 +255,14 @@ impl Loader<'_> {
             }
         }
         self.check_argument_objects(&types, &query_type);
+        if let Some(pos) = self.persisted_redis_at
+            && redis.is_none()
+        {
+            self.error(
+                pos,
+                "`persistedQueries: { redis: true }` needs the Redis tier: add `schema @cache(redis: \"redis://...\")`",
+            );
+        }
         Some(Config {
             federation: None,
             redis,
