@@ -50,6 +50,15 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The response would be larger than `maxResponseBytes`.
     ResponseTooLarge,
+    /// The request named its document by a hash (`persistedQuery`) or id
+    /// (`documentId`) the gateway does not know: send the query with it.
+    PersistedQueryNotFound,
+    /// The operation is not in the trusted-documents manifest, which is
+    /// enforced.
+    PersistedQueryNotInList,
+    /// The request named its document by hash, and persisted queries are
+    /// off (`persistedQueries: false`).
+    PersistedQueryNotSupported,
     /// A bug: something the gateway believed impossible happened.
     InternalError,
 }
@@ -75,6 +84,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -89,6 +101,13 @@ impl ErrorCode {
             | ErrorCode::GraphqlValidationFailed
             | ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            // Not an error of the request: the client's next step (send the
+            // query with its hash) is part of the protocol, and Apollo's and
+            // urql's links read it from a 200 answer.
+            ErrorCode::PersistedQueryNotFound => StatusCode::OK,
+            ErrorCode::PersistedQueryNotInList | ErrorCode::PersistedQueryNotSupported => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::UpstreamHttpError
             | ErrorCode::UpstreamUnavailable
             | ErrorCode::UpstreamBadResponse

@@ -44,6 +44,16 @@ enum Command {
         /// How often --watch reads the files, in milliseconds.
         #[arg(long, default_value_t = 1000, env = "TRIBUTARY_WATCH_INTERVAL_MS")]
         watch_interval_ms: u64,
+        /// A trusted documents manifest (Apollo's persisted query manifest
+        /// or GraphQL Codegen's persisted-documents.json), added to those of
+        /// `@server(trustedDocuments:)`; may be repeated.
+        #[arg(long = "manifest", value_name = "FILE")]
+        manifests: Vec<PathBuf>,
+        /// What happens to operations not in the manifest: `enforce`
+        /// (refused) or `log` (run, logged and counted). Overrides the
+        /// schema's `mode`; the default is `enforce`.
+        #[arg(long, value_name = "MODE")]
+        manifest_mode: Option<String>,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -167,24 +177,43 @@ fn main() -> ExitCode {
             overlay,
             watch,
             watch_interval_ms,
+            manifests,
+            manifest_mode,
             http,
-        } => match load_schema(&schema, overlay.as_deref()) {
-            Ok(config) => {
-                let reload = Reload {
-                    files: std::iter::once(schema.clone())
-                        .chain(overlay.clone())
-                        .collect(),
-                    load: Box::new(move || load_schema(&schema, overlay.as_deref())),
-                    watch: watch
-                        .then(|| std::time::Duration::from_millis(watch_interval_ms.max(10))),
-                };
-                run(serve(config, http, None, Some(reload)))
+        } => {
+            let files: Vec<PathBuf> = std::iter::once(schema.clone())
+                .chain(overlay.clone())
+                .chain(manifests.iter().cloned())
+                .collect();
+            // What a reload runs again: the schema, its overlay, the manifests.
+            let load = move || -> Result<Config, config::Diagnostics> {
+                let mut config = load_schema(&schema, overlay.as_deref())?;
+                trusted_documents(&mut config, manifests.clone(), manifest_mode.as_deref())
+                    .map_err(|message| config::Diagnostics {
+                        file: "--manifest".to_owned(),
+                        items: vec![config::Diagnostic {
+                            pos: async_graphql::Pos { line: 1, column: 1 },
+                            message,
+                        }],
+                    })?;
+                Ok(config)
+            };
+            match load() {
+                Ok(config) => {
+                    let reload = Reload {
+                        files,
+                        load: Box::new(load),
+                        watch: watch
+                            .then(|| std::time::Duration::from_millis(watch_interval_ms.max(10))),
+                    };
+                    run(serve(config, http, None, Some(reload)))
+                }
+                Err(diagnostics) => {
+                    eprintln!("{diagnostics}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(diagnostics) => {
-                eprintln!("{diagnostics}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Demo { http, zero_latency } => run(serve_demo(http, zero_latency)),
         Command::Upstreams {
             host,
@@ -194,6 +223,44 @@ fn main() -> ExitCode {
     };
     telemetry.shutdown();
     code
+}
+
+/// Adds `--manifest` files and `--manifest-mode` to the schema's
+/// `@server(trustedDocuments:)`.
+fn trusted_documents(
+    config: &mut Config,
+    manifests: Vec<PathBuf>,
+    mode: Option<&str>,
+) -> Result<(), String> {
+    let mode = match mode {
+        None => None,
+        Some(text) => Some(
+            config::TrustMode::parse(text)
+                .ok_or_else(|| format!("--manifest-mode must be enforce or log, not `{text}`"))?,
+        ),
+    };
+    let server = &mut config.server;
+    match &mut server.trusted_documents {
+        Some(settings) => {
+            settings.manifests.extend(manifests);
+            if let Some(mode) = mode {
+                settings.mode = mode;
+            }
+        }
+        None if manifests.is_empty() => {
+            if mode.is_some() {
+                return Err("--manifest-mode needs a manifest (--manifest FILE)".to_owned());
+            }
+        }
+        None => {
+            server.trusted_documents = Some(config::TrustedDocumentsSettings {
+                manifests,
+                mode: mode.unwrap_or(config::TrustMode::Enforce),
+                allow_introspection: false,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Loads a Tributary schema, or a supergraph (with its overlay).

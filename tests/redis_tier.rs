@@ -21,6 +21,8 @@ use support::TestGateway;
 use support::redis::Redis;
 use tributary::demo::MockService;
 
+// A real redis-server: `support::redis::Redis`.
+
 // ---------------------------------------------------------------------------
 // Logs: what the gateway warned about.
 

@@ -109,6 +109,11 @@ pub struct ServerSettings {
     /// Token-bucket limits on client requests (`rateLimit`), each checked
     /// before the engine runs; empty: no limit.
     pub rate_limits: Vec<ClientRateLimit>,
+    /// Automatic persisted queries; `None`: `persistedQueries: false`.
+    pub persisted_queries: Option<PersistedQueriesSettings>,
+    /// The trusted-documents manifest and what to do with operations not
+    /// in it; `None`: any operation may run.
+    pub trusted_documents: Option<TrustedDocumentsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -131,6 +136,63 @@ impl Default for ServerSettings {
             cors: None,
             compression: CompressionSettings::default(),
             rate_limits: Vec::new(),
+            persisted_queries: Some(PersistedQueriesSettings::default()),
+            trusted_documents: None,
+        }
+    }
+}
+
+/// `@server(persistedQueries: { maxBytes, redis, redisTtl })`: where the
+/// documents clients registered by hash (APQ) are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedQueriesSettings {
+    /// Bytes of query text kept in memory (least recently used go first).
+    pub max_bytes: u64,
+    /// Also keep them in the `@cache(redis:)` tier, shared by every replica.
+    pub redis: bool,
+    /// How long a document lives in Redis after it was registered.
+    pub redis_ttl: Duration,
+}
+
+impl Default for PersistedQueriesSettings {
+    fn default() -> Self {
+        PersistedQueriesSettings {
+            max_bytes: 4 * 1024 * 1024,
+            redis: false,
+            redis_ttl: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// `@server(trustedDocuments: { manifest, mode, allowIntrospection })`, and
+/// `tributary serve --manifest FILE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedDocumentsSettings {
+    /// Manifest files (Apollo's persisted-query manifest or GraphQL
+    /// Codegen's `persisted-documents.json`), read once at start-up.
+    pub manifests: Vec<std::path::PathBuf>,
+    pub mode: TrustMode,
+    /// Whether an operation that selects only `__schema`, `__type` and
+    /// `__typename` may run without being in the manifest.
+    pub allow_introspection: bool,
+}
+
+/// What happens to an operation that is not in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustMode {
+    /// Refused with `PERSISTED_QUERY_NOT_IN_LIST`.
+    Enforce,
+    /// Run, logged and counted: for adopting a manifest gradually.
+    Log,
+}
+
+impl TrustMode {
+    /// `ENFORCE`/`LOG` (any case), as the schema and `--manifest-mode` write it.
+    pub fn parse(text: &str) -> Option<TrustMode> {
+        match text.to_ascii_uppercase().as_str() {
+            "ENFORCE" => Some(TrustMode::Enforce),
+            "LOG" => Some(TrustMode::Log),
+            _ => None,
         }
     }
 }

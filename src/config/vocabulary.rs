@@ -235,6 +235,16 @@ const SERVER: &[Arg] = &[
         "tributary__ClientRateLimit",
         "{ key, rate, per, burst, shared, trustedProxies, maxKeys }, or a list of them: requests per client key, 429 beyond (none).",
     ),
+    arg(
+        "persistedQueries",
+        "tributary__PersistedQueries",
+        "{ maxBytes, redis, redisTtl }, or false: automatic persisted queries (on, 4 MiB in memory).",
+    ),
+    arg(
+        "trustedDocuments",
+        "tributary__TrustedDocuments",
+        "{ manifest, mode: ENFORCE | LOG, allowIntrospection }: the operations clients may run (none: any).",
+    ),
 ];
 
 const REST: &[Arg] = &[
@@ -505,6 +515,14 @@ pub fn sdl() -> String {
         (
             "tributary__ClientRateLimit",
             "{ key: \"ip\" | \"operation\" | \"header:x-api-key\", rate: 100, per: \"1s\", burst: 200, shared: false, trustedProxies: 0, maxKeys: 100000 }",
+        ),
+        (
+            "tributary__PersistedQueries",
+            "{ maxBytes: 4194304, redis: false, redisTtl: \"24h\" }, or false.",
+        ),
+        (
+            "tributary__TrustedDocuments",
+            "{ manifest: \"path\" or [\"path\", ...], mode: ENFORCE | LOG, allowIntrospection: false }",
         ),
         ("tributary__Json", "Any JSON value."),
         (

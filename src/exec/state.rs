@@ -53,6 +53,9 @@ pub struct RequestState {
     /// cache) and the variable values were checked: the engine need not
     /// validate it again.
     pub(crate) validated: bool,
+    /// Validate the document and stop before any resolver runs: how
+    /// trusted documents are validated by the engine at load time.
+    pub(crate) validate_only: bool,
     /// What the operation reads of each upstream's answers.
     projections: Arc<Projections>,
     /// The federated execution of a supergraph's operation.
@@ -65,6 +68,7 @@ pub struct RequestState {
 /// What the prepared operation tells execution.
 pub(crate) struct OperationFacts {
     pub(crate) validated: bool,
+    pub(crate) validate_only: bool,
     pub(crate) projections: Arc<Projections>,
     /// The federated execution of this request (a supergraph's).
     pub(crate) federation: Option<Arc<crate::federation::Request>>,
@@ -147,6 +151,7 @@ impl RequestState {
         Arc::new(RequestState {
             budget,
             validated: facts.validated,
+            validate_only: facts.validate_only,
             projections: facts.projections,
             federation: facts.federation,
             graphql: facts.graphql,

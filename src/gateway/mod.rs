@@ -5,11 +5,13 @@ pub mod cost;
 mod directives;
 mod engine_errors;
 mod literals;
+pub mod persisted;
 mod prepare;
 mod typed_walk;
 mod unions;
 mod variables;
 
+pub use persisted::{DocumentRef, IncomingRequest, PersistedError, Resolved};
 pub use prepare::{Prepared, Refusal};
 
 use std::collections::HashMap;
@@ -98,6 +100,10 @@ pub struct Gateway {
     forwarded: Vec<HeaderName>,
     /// `@server(rateLimit:)`, when there is one.
     client_limits: Option<Arc<crate::ratelimit::ClientLimits>>,
+    /// Documents clients registered by hash (APQ); `None`: off.
+    apq: Option<persisted::store::Store>,
+    /// The trusted documents manifest, prepared; `None`: any operation runs.
+    trusted: Option<persisted::Trusted>,
 }
 
 /// Whole-operation coalescing. When every upstream dedupes, two identical
@@ -188,9 +194,15 @@ impl Gateway {
                 .any(|f| matches!(f.source, crate::config::FieldSource::Graphql(_))),
             _ => false,
         });
-        Ok(Gateway {
+        let metrics = Arc::new(Metrics::new(upstreams.clone(), client_limits.clone()));
+        let apq = config.server.persisted_queries.as_ref().map(|settings| {
+            persisted::store::Store::new(settings, redis.clone(), metrics.persisted.clone())
+        });
+        let mut gateway = Gateway {
             redis: format!("{:?}", config.redis),
             reloads: None,
+            apq,
+            trusted: None,
             graphql,
             forwarded,
             unions: unions::Unions::new(config),
@@ -198,7 +210,7 @@ impl Gateway {
             coalesce,
             schema: built.schema,
             registry: built.registry,
-            metrics: Arc::new(Metrics::new(upstreams.clone(), client_limits.clone())),
+            metrics,
             client_limits,
             recent: RecentTimelines::default(),
             upstreams,
@@ -214,7 +226,11 @@ impl Gateway {
             inputs: variables::InputTypes::new(config),
             roots: (config.query_type.clone(), config.mutation_type.clone()),
             limits: cost::Limits::of(&config.server),
-        })
+        };
+        if let Some(settings) = &config.server.trusted_documents {
+            gateway.trusted = Some(gateway.load_trusted(settings)?);
+        }
+        Ok(gateway)
     }
 
     /// The coalescing key of a query (`None` when coalescing is off or the
@@ -390,6 +406,7 @@ impl Gateway {
             budget,
             OperationFacts {
                 validated: prepared.cached,
+                validate_only: false,
                 projections: prepared.projections.clone(),
                 federation: self.federation.as_ref().map(|subgraphs| {
                     Arc::new(crate::federation::Request::new(
@@ -490,19 +507,7 @@ impl Gateway {
             );
         }
         if executed && let Some(query) = query {
-            self.documents.insert(
-                query,
-                Arc::new(Prepared {
-                    document: prepared.document.clone(),
-                    operation_name: prepared.operation_name.clone(),
-                    kind: prepared.kind,
-                    label_name: prepared.label_name.clone(),
-                    measure: prepared.measure,
-                    projections: prepared.projections.clone(),
-                    federated_only: prepared.federated_only,
-                    cached: true,
-                }),
-            );
+            self.documents.insert(query, Arc::new(prepared.validated()));
         }
         if executed {
             let calls = state.recorder.take();

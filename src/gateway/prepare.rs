@@ -56,6 +56,20 @@ impl Prepared {
     pub fn operation_label(&self) -> Option<&str> {
         self.label_name.as_deref()
     }
+
+    /// This prepared operation, marked as validated by the engine.
+    pub(super) fn validated(&self) -> Prepared {
+        Prepared {
+            document: self.document.clone(),
+            operation_name: self.operation_name.clone(),
+            kind: self.kind,
+            label_name: self.label_name.clone(),
+            measure: self.measure,
+            projections: self.projections.clone(),
+            federated_only: self.federated_only,
+            cached: true,
+        }
+    }
 }
 
 impl Gateway {
@@ -68,9 +82,33 @@ impl Gateway {
         request: &GraphqlRequest,
         read_only: bool,
     ) -> Result<Arc<Prepared>, Refusal> {
+        self.prepare_with(request, read_only, None, true)
+    }
+
+    /// [`Gateway::prepare`] for a request whose document was resolved
+    /// first (`resolved.known`: the trusted documents manifest's entry).
+    pub fn prepare_resolved(
+        &self,
+        resolved: &super::persisted::Resolved,
+        read_only: bool,
+    ) -> Result<Arc<Prepared>, Refusal> {
+        self.prepare_with(&resolved.request, read_only, resolved.known.clone(), true)
+    }
+
+    /// `known`: a prepared operation of this document found elsewhere (the
+    /// manifest), used in place of the document cache. Without
+    /// `check_variables` (at load, for the manifest) no variable values are
+    /// checked.
+    pub(super) fn prepare_with(
+        &self,
+        request: &GraphqlRequest,
+        read_only: bool,
+        known: Option<Arc<Prepared>>,
+        check_variables: bool,
+    ) -> Result<Arc<Prepared>, Refusal> {
         let query = request.query.as_str();
         let operation_name = request.operation_name.as_deref();
-        let cached = self.documents.get(query);
+        let cached = known.or_else(|| self.documents.get(query));
         let cached_valid = cached.is_some();
         let mut document = match &cached {
             Some(prepared) => prepared.document.clone(),
@@ -79,7 +117,7 @@ impl Gateway {
         // Variable values are checked on every request (before the measure,
         // which may read them), so a document that validated once is not
         // validated again by the engine.
-        if let Some(operation) = chosen(&document, operation_name) {
+        if check_variables && let Some(operation) = chosen(&document, operation_name) {
             let invalid = self
                 .inputs
                 .check(&operation.node, request.variables.as_ref());

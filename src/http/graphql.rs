@@ -30,7 +30,7 @@ use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
 use super::{AppState, PeerAddr};
 use crate::error::ErrorCode;
-use crate::gateway::{Coalesce, GraphqlRequest, Outcome, Refusal, SharedResponse};
+use crate::gateway::{Coalesce, IncomingRequest, Outcome, PersistedError, Refusal, SharedResponse};
 use crate::ratelimit::{Refused, retry_after_secs};
 use async_graphql::parser::Error as ParseError;
 
@@ -158,16 +158,21 @@ const LARGE_DOCUMENT: usize = 64 * 1024;
 async fn run(
     app: &AppState,
     rt: ResponseType,
-    request: GraphqlRequest,
+    incoming: IncomingRequest,
     headers: HeaderMap,
     read_only: bool,
     started: Instant,
 ) -> Response {
-    let (request, prepared) = if request.query.len() >= LARGE_DOCUMENT {
+    // The document a hash or id names, and whether the manifest lets it run.
+    let resolved = match app.gateway.resolve(incoming).await {
+        Ok(resolved) => resolved,
+        Err(refusal) => return persisted_error(rt, refusal),
+    };
+    let (resolved, prepared) = if resolved.request.query.len() >= LARGE_DOCUMENT {
         let gateway = app.gateway.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            let prepared = gateway.prepare(&request, read_only);
-            (request, prepared)
+            let prepared = gateway.prepare_resolved(&resolved, read_only);
+            (resolved, prepared)
         })
         .await;
         match prepared {
@@ -182,8 +187,8 @@ async fn run(
             }
         }
     } else {
-        let prepared = app.gateway.prepare(&request, read_only);
-        (request, prepared)
+        let prepared = app.gateway.prepare_resolved(&resolved, read_only);
+        (resolved, prepared)
     };
     let prepared = match prepared {
         Ok(prepared) => prepared,
@@ -245,6 +250,15 @@ async fn run(
     {
         return rate_limited(rt, &refused);
     }
+    if let Err(refusal) = app.gateway.admit(resolved.needs_introspection, &prepared) {
+        return persisted_error(rt, refusal);
+    }
+    let crate::gateway::Resolved {
+        request, register, ..
+    } = resolved;
+    // APQ: the query is kept under its hash once it has executed (so only
+    // documents that validated are kept).
+    let register = register.map(|hash| (hash, request.query.clone()));
     let timeline = app.gateway.settings().timeline
         && headers
             .get(TIMELINE_HEADER)
@@ -262,6 +276,11 @@ async fn run(
         let outcome = gateway
             .execute(request, &prepared, headers, started, timeline)
             .await;
+        if outcome.executed
+            && let Some((hash, query)) = register
+        {
+            gateway.register(&hash, &query);
+        }
         respond(rt, outcome, max_bytes)
     };
     match (&app.gateway.coalesce, key) {
@@ -411,6 +430,20 @@ fn rate_limited(rt: ResponseType, refused: &Refused) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// A document that could not be had from its hash or id, or may not run:
+/// a request error with the refusal's code. `PersistedQueryNotFound` is 200
+/// for either media type (see `ErrorCode::http_status`).
+fn persisted_error(rt: ResponseType, refusal: PersistedError) -> Response {
+    let error = ServerError::new(refusal.message, None);
+    let mut response = graphql_errors(rt, vec![error], refusal.code);
+    // A hash that does not match its query, or both a query and a
+    // `documentId`: not a well-formed request, whatever the media type.
+    if refusal.code == ErrorCode::BadRequest {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
     response
 }
 

@@ -6,6 +6,8 @@
 //! allowed, refused and failed-open decisions, buckets in memory and Redis
 //! failures (read from the limiters). Per operation:
 //! duration histogram, partial failures, fan-in wait and gateway overhead.
+//! Persisted operations: APQ lookups, registrations and evictions, and
+//! operations outside the trusted-documents manifest (refused or logged).
 //! Names follow OpenTelemetry semantic conventions where one exists.
 
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +40,11 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     graphql_operation_type: String,
 }
@@ -52,9 +59,30 @@ pub struct Metrics {
     partial_failures: Counter,
     fan_in_wait: Histogram,
     overhead: Histogram,
+    /// Automatic persisted queries and trusted documents, by result.
+    pub persisted: PersistedCounters,
     /// Per upstream: the `ok` histogram resolved once (the hot path takes
     /// no lock on the family and allocates no labels), and recent calls.
     upstreams: HashMap<String, PerUpstream>,
+}
+
+/// The counters of `tributary_persisted_queries` and
+/// `tributary_trusted_documents`, each resolved once (a clone shares the
+/// count).
+#[derive(Clone, Debug, Default)]
+pub struct PersistedCounters {
+    /// A hash-only request found its document (memory or Redis).
+    pub hit: Counter,
+    /// A hash-only request named a document the gateway does not have.
+    pub miss: Counter,
+    /// A query sent with its hash was stored.
+    pub registered: Counter,
+    /// A stored document was dropped to stay within `maxBytes`.
+    pub evicted: Counter,
+    /// An operation not in the manifest was refused (`ENFORCE`).
+    pub refused: Counter,
+    /// An operation not in the manifest ran and was logged (`LOG`).
+    pub unlisted: Counter,
 }
 
 struct PerUpstream {
@@ -130,6 +158,33 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             overhead.clone(),
         );
+        let apq = Family::<ResultLabel, Counter>::default();
+        let trusted = Family::<ResultLabel, Counter>::default();
+        // Resolved once: the gateway increments these, building no labels
+        // per request.
+        let of = |family: &Family<ResultLabel, Counter>, result: &str| {
+            family.get_or_create_owned(&ResultLabel {
+                result: result.to_owned(),
+            })
+        };
+        let persisted = PersistedCounters {
+            hit: of(&apq, "hit"),
+            miss: of(&apq, "miss"),
+            registered: of(&apq, "registered"),
+            evicted: of(&apq, "evicted"),
+            refused: of(&trusted, "refused"),
+            unlisted: of(&trusted, "unlisted"),
+        };
+        registry.register(
+            "tributary_persisted_queries",
+            "Automatic persisted queries: hash-only lookups (hit, miss), documents registered, and evicted to stay within maxBytes",
+            apq,
+        );
+        registry.register(
+            "tributary_trusted_documents",
+            "Operations not in the trusted-documents manifest: refused (ENFORCE) or run and logged (LOG)",
+            trusted,
+        );
         let per_upstream = upstreams
             .iter()
             .map(|u| {
@@ -159,6 +214,7 @@ impl Metrics {
             fan_in_wait,
             overhead,
             upstreams: per_upstream,
+            persisted,
         }
     }
 

@@ -30,6 +30,8 @@ pub async fn mock(name: &str, latency_ms: u64, routes: Router) -> MockService {
 /// A gateway under test.
 pub struct TestGateway {
     pub running: Running,
+    /// The gateway being served (its caches and stores, for assertions).
+    pub gateway: Arc<Gateway>,
     pub client: reqwest::Client,
 }
 
@@ -50,9 +52,9 @@ pub async fn gateway(sdl: &str, mocks: &[&MockService], extra_env: &[(&str, &str
 
 /// Serves an already loaded configuration.
 pub async fn serve(config: &config::Config) -> TestGateway {
-    let gateway = Gateway::new(config).expect("gateway builds");
+    let gateway = Arc::new(Gateway::new(config).expect("gateway builds"));
     let state = AppState {
-        gateway: Arc::new(gateway),
+        gateway: gateway.clone(),
         assets: Arc::new(Assets::Cdn),
     };
     let running = server::spawn("127.0.0.1:0", state)
@@ -61,6 +63,7 @@ pub async fn serve(config: &config::Config) -> TestGateway {
     tributary::init_tls();
     TestGateway {
         running,
+        gateway,
         client: reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -190,9 +193,9 @@ pub fn load_config(
 
 /// Serves `config` with GraphiQL's scripts from `assets`.
 pub async fn serve_with_assets(config: &config::Config, assets: Assets) -> TestGateway {
-    let gateway = Gateway::new(config).expect("gateway builds");
+    let gateway = Arc::new(Gateway::new(config).expect("gateway builds"));
     let state = AppState {
-        gateway: Arc::new(gateway),
+        gateway: gateway.clone(),
         assets: Arc::new(assets),
     };
     let running = server::spawn("127.0.0.1:0", state)
@@ -201,6 +204,7 @@ pub async fn serve_with_assets(config: &config::Config, assets: Assets) -> TestG
     tributary::init_tls();
     TestGateway {
         running,
+        gateway,
         client: reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -344,7 +348,14 @@ pub async fn gateway_with_handle(
         .no_proxy()
         .build()
         .expect("client builds");
-    (TestGateway { running, client }, gateway)
+    (
+        TestGateway {
+            running,
+            client,
+            gateway: gateway.clone(),
+        },
+        gateway,
+    )
 }
 
 /// How long a spawned `tributary` may take to print its first line.

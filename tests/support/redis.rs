@@ -1,5 +1,6 @@
-//! A real `redis-server` for the tests that share state through Redis
-//! (`tests/redis_tier.rs`, `tests/rate_limits.rs`).
+//! A real `redis-server` on a free port of 127.0.0.1, killed on drop, for the
+//! tests that share state through Redis (the cache tier, persisted queries,
+//! shared rate limits).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -35,6 +35,7 @@ mod from;
 mod graphql;
 mod list_size;
 mod on_error;
+mod persisted;
 mod rate_limit;
 mod rest;
 mod server;
@@ -91,6 +92,7 @@ pub fn load_with(
         diags: Vec::new(),
         federated,
         shared_limits: Vec::new(),
+        persisted_redis_at: None,
     };
     let config = match async_graphql::parser::parse_schema(text) {
         Ok(doc) => loader.document(&doc),
@@ -131,6 +133,9 @@ struct Loader<'e> {
     /// Where a `rateLimit` asks for `shared: true`, which needs the Redis
     /// tier (`schema @cache(redis:)`, which may come later in the file).
     shared_limits: Vec<Pos>,
+    /// Where `persistedQueries: { redis: true }` was written: it needs the
+    /// `@cache(redis:)` tier, which may come after it.
+    persisted_redis_at: Option<Pos>,
 }
 
 impl Loader<'_> {
@@ -267,6 +272,14 @@ impl Loader<'_> {
             .rate_limits
             .iter()
             .any(|l| matches!(l.key, crate::config::ClientKey::Ip { .. }));
+        if let Some(pos) = self.persisted_redis_at
+            && redis.is_none()
+        {
+            self.error(
+                pos,
+                "`persistedQueries: { redis: true }` needs the Redis tier: add `schema @cache(redis: \"redis://...\")`",
+            );
+        }
         Some(Config {
             federation: None,
             redis,

@@ -1,6 +1,7 @@
 //! `schema @server(...)`: the gateway-wide limits and switches, read into
 //! [`ServerSettings`]; its `cors` and `compression` objects are read in
-//! `cors.rs` and `compression.rs`, its `rateLimit` in `rate_limit.rs`.
+//! `cors.rs` and `compression.rs`, its `rateLimit` in `rate_limit.rs`, `persistedQueries`
+//! and `trustedDocuments` in `persisted.rs`.
 
 use std::time::Duration;
 
@@ -94,6 +95,12 @@ impl Loader<'_> {
         }
         if let Some(value) = args.get("rateLimit") {
             server.rate_limits = self.rate_limits(value);
+        }
+        if let Some(value) = args.get("persistedQueries") {
+            server.persisted_queries = self.persisted_queries(value);
+        }
+        if let Some(value) = args.get("trustedDocuments") {
+            server.trusted_documents = self.trusted_documents(value);
         }
     }
 }

@@ -111,8 +111,30 @@ impl RedisCache {
     }
 
     pub async fn get(self: &Arc<Self>, upstream: &str, key: CacheKey) -> Option<Entry> {
+        let bytes = self.get_bytes(self.key(upstream, key)).await?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Stores in the background: the caller never waits for Redis.
+    pub fn set(self: &Arc<Self>, upstream: &str, key: CacheKey, entry: Arc<Entry>) {
+        let Ok(bytes) = serde_json::to_vec(entry.as_ref()) else {
+            return;
+        };
+        let ttl_ms = (entry.ttl_ms + entry.stale_ms).max(1);
+        self.set_bytes(self.key(upstream, key), bytes, ttl_ms);
+    }
+
+    /// The key of something else the gateway keeps in the tier (`kind`:
+    /// what it is, e.g. `apq`), under the same prefix.
+    pub fn key_of(&self, kind: &str, id: &str) -> String {
+        format!("{}:{kind}:v1:{id}", self.config.prefix)
+    }
+
+    /// The value at `key`; `None` when there is none, or Redis is down or
+    /// slower than the tier's timeout.
+    pub async fn get_bytes(self: &Arc<Self>, key: String) -> Option<Vec<u8>> {
         let mut conn = self.connection_soon().await?;
-        let cmd = redis::cmd("GET").arg(self.key(upstream, key)).clone();
+        let cmd = redis::cmd("GET").arg(key).clone();
         match tokio::time::timeout(
             self.config.timeout,
             cmd.query_async::<Option<Vec<u8>>>(&mut conn),
@@ -121,7 +143,7 @@ impl RedisCache {
         {
             Ok(Ok(bytes)) => {
                 self.ok();
-                serde_json::from_slice(&bytes?).ok()
+                bytes
             }
             Ok(Err(e)) => {
                 self.failed(&e.to_string());
@@ -134,29 +156,39 @@ impl RedisCache {
         }
     }
 
-    /// Stores in the background: the caller never waits for Redis.
-    pub fn set(self: &Arc<Self>, upstream: &str, key: CacheKey, entry: Arc<Entry>) {
-        let Some(mut conn) = self.connection() else {
+    /// Stores `bytes` at `key` for `ttl_ms`, in the background; dropped
+    /// when no connection is up yet (a cached answer is fetched again).
+    pub fn set_bytes(self: &Arc<Self>, key: String, bytes: Vec<u8>, ttl_ms: u64) {
+        let Some(conn) = self.connection() else {
             return;
         };
-        let Ok(bytes) = serde_json::to_vec(entry.as_ref()) else {
-            return;
-        };
-        let ttl_ms = (entry.ttl_ms + entry.stale_ms).max(1);
-        let cmd = redis::cmd("SET")
-            .arg(self.key(upstream, key))
-            .arg(bytes)
-            .arg("PX")
-            .arg(ttl_ms)
-            .clone();
+        let this = self.clone();
+        tokio::spawn(async move { this.write(conn, key, bytes, ttl_ms).await });
+    }
+
+    /// [`RedisCache::set_bytes`] for what is written once and not again (a
+    /// persisted query): waits for the first connect, up to the timeout,
+    /// rather than drop the write.
+    pub fn set_bytes_soon(self: &Arc<Self>, key: String, bytes: Vec<u8>, ttl_ms: u64) {
         let this = self.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(this.config.timeout, cmd.query_async::<()>(&mut conn)).await
-            {
-                Ok(Ok(())) => this.ok(),
-                Ok(Err(e)) => this.failed(&e.to_string()),
-                Err(_) => this.failed("timed out"),
+            if let Some(conn) = this.connection_soon().await {
+                this.write(conn, key, bytes, ttl_ms).await;
             }
         });
+    }
+
+    async fn write(&self, mut conn: ConnectionManager, key: String, bytes: Vec<u8>, ttl_ms: u64) {
+        let cmd = redis::cmd("SET")
+            .arg(key)
+            .arg(bytes)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .clone();
+        match tokio::time::timeout(self.config.timeout, cmd.query_async::<()>(&mut conn)).await {
+            Ok(Ok(())) => self.ok(),
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("timed out"),
+        }
     }
 }
