@@ -313,3 +313,94 @@ async fn sighup_reloads_without_watch() {
     );
     process.terminate();
 }
+
+#[tokio::test]
+async fn a_supergraph_and_its_overlay_reload_when_the_overlay_changes() {
+    tributary::init_tls();
+    let root = support::crate_root();
+    let dir = support::fresh_dir("reload-supergraph");
+    let supergraph = dir.join("supergraph.graphql");
+    std::fs::copy(
+        root.join("schema/federation/supergraph.graphql"),
+        &supergraph,
+    )
+    .expect("the supergraph is copied");
+    let overlay = dir.join("overlay.graphql");
+    std::fs::write(
+        &overlay,
+        "extend schema @upstream(name: \"reviews\", timeout: \"800ms\")\n",
+    )
+    .expect("written");
+    let mut command = std::process::Command::new(BIN);
+    command
+        .arg("serve")
+        .arg(&supergraph)
+        .arg("--overlay")
+        .arg(&overlay)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--watch",
+            "--watch-interval-ms",
+            "100",
+        ]);
+    let mut process = Process::spawn(command, "reload-supergraph");
+    let url = process.listening_url();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let before = ready(&client, &url).await;
+
+    // A bad overlay is refused, pointing into the overlay file.
+    std::fs::write(&overlay, "extend type Nope { x: Int }\n").expect("written");
+    let started = Instant::now();
+    let refused = loop {
+        let readyz = ready(&client, &url).await;
+        if readyz.contains("last reload: failed") {
+            break readyz;
+        }
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "{readyz}\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(refused.contains("overlay.graphql:1:"), "{refused}");
+
+    // A good one is served: the timeline it turns on is in the schema now.
+    std::fs::write(
+        &overlay,
+        "extend schema @upstream(name: \"reviews\", timeout: \"800ms\") @server(timeline: true)\n",
+    )
+    .expect("written");
+    let started = Instant::now();
+    loop {
+        let readyz = ready(&client, &url).await;
+        if readyz.contains("last reload: ok") {
+            assert_ne!(readyz.lines().nth(1), before.lines().nth(1), "{readyz}");
+            break;
+        }
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "{readyz}\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = client
+        .post(format!("{url}/graphql"))
+        .header("content-type", "application/json")
+        .header("tributary-timeline", "1")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .expect("an answer");
+    let body: Value = serde_json::from_str(&response.text().await.expect("a body")).expect("JSON");
+    assert!(
+        body["extensions"]["timeline"].is_object(),
+        "the reloaded overlay's @server(timeline: true): {body}"
+    );
+    process.terminate();
+}
