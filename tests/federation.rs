@@ -1505,3 +1505,55 @@ async fn the_plan_comes_with_the_response_when_asked_and_allowed() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn trusted_documents_of_a_supergraph_are_planned_at_load() {
+    let subgraphs = Subgraphs::start(Latencies::default())
+        .await
+        .expect("subgraphs start");
+    let dir = support::fresh_dir("federation-manifest");
+    let manifest = dir.join("persisted-documents.json");
+    std::fs::write(
+        &manifest,
+        json!({
+            "top": "query Top { topProducts(first: 2) { name inStock } }",
+            "one": "query One($upc: String!) { product(upc: $upc) { name } }",
+        })
+        .to_string(),
+    )
+    .expect("the manifest is written");
+    let overlay = format!(
+        "extend schema @server(timeline: true, trustedDocuments: {{ manifest: {}, mode: ENFORCE }})",
+        serde_json::Value::String(manifest.display().to_string())
+    );
+    let config = load(&subgraphs.supergraph(), Some(&overlay), &[])
+        .unwrap_or_else(|d| panic!("the overlay loads:\n{d}"));
+    let gateway = tributary::Gateway::new(&config).expect("the gateway builds");
+    // The operation without variables is planned once, at load; the one
+    // with variables is planned per set of values, when they arrive.
+    assert_eq!(gateway.cached_plans(), 1);
+    drop(gateway);
+
+    let shop = Shop {
+        gw: support::serve(&config).await,
+        subgraphs,
+    };
+    let (status, body) = within(
+        "the listed operation",
+        shop.gw.post(
+            json!({ "documentId": "top", "operationName": "Top" }),
+            &[("tributary-timeline", "1")],
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    no_errors(&body);
+    assert_eq!(
+        body["data"]["topProducts"][1]["name"], "Quiet Chair",
+        "{body}"
+    );
+    assert_eq!(
+        body["extensions"]["timeline"]["executor"], "plan",
+        "its first request is shaped from the plan: {body}"
+    );
+}

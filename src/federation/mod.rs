@@ -293,9 +293,16 @@ impl Subgraphs {
         })
     }
 
+    /// How many plans are kept (planned documents, operations and variable
+    /// values).
+    pub(crate) fn cached_plans(&self) -> u64 {
+        self.plans.run_pending_tasks();
+        self.plans.entry_count()
+    }
+
     /// The plan of a request, from the cache when its document, operation
     /// and variables were planned before.
-    fn planned(
+    pub(crate) fn planned(
         &self,
         document: &Arc<ExecutableDocument>,
         operation_name: Option<&str>,

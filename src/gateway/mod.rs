@@ -323,6 +323,12 @@ impl Gateway {
         self.upstreams.iter().find(|u| u.name() == name)
     }
 
+    /// How many supergraph query plans are kept (0 for a schema that is not
+    /// a supergraph).
+    pub fn cached_plans(&self) -> u64 {
+        self.federation.as_ref().map_or(0, |f| f.cached_plans())
+    }
+
     /// What the cache of parsed documents weighs now (bytes, estimated).
     pub fn document_cache_bytes(&self) -> u64 {
         self.documents.run_pending_tasks();

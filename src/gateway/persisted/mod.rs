@@ -423,7 +423,23 @@ impl Gateway {
         if !state.executed() {
             return Err("the engine did not validate the document".to_owned());
         }
-        Ok(Arc::new(prepared.validated()))
+        let prepared = Arc::new(prepared.validated());
+        // A supergraph's plan of an operation without variables is the same
+        // for every request: planned now, kept in the plan cache under this
+        // prepared document.
+        if let Some(subgraphs) = &self.federation
+            && super::prepare::chosen(&prepared.document, prepared.operation_name.as_deref())
+                .is_some_and(|op| op.node.variable_definitions.is_empty())
+        {
+            subgraphs
+                .planned(
+                    &prepared.document,
+                    prepared.operation_name.as_deref(),
+                    &serde_json::Map::new(),
+                )
+                .map_err(|e| format!("the operation cannot be planned: {}", e.message))?;
+        }
+        Ok(prepared)
     }
 }
 
