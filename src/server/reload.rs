@@ -156,10 +156,15 @@ impl Reloader {
 
     /// Loads the files again and, if they load, serves them. `why` is for
     /// the log (`watch`, `SIGHUP`).
-    pub async fn reload(&self, why: &str) -> Result<(), String> {
+    pub async fn reload(self: &Arc<Self>, why: &str) -> Result<(), String> {
         let _one = self.running.lock().await;
         let hash = self.files_hash().unwrap_or_default();
-        let outcome = self.swap();
+        // Loading and building take a while (the schema, the engine, the
+        // clients): off the runtime's workers, which keep serving.
+        let this = self.clone();
+        let outcome = tokio::task::spawn_blocking(move || this.swap())
+            .await
+            .unwrap_or_else(|e| Err(format!("the reload did not finish: {e}")));
         let now = SystemTime::now();
         let mut state = self
             .reloads
