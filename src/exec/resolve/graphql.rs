@@ -204,8 +204,6 @@ struct Part {
     alias: String,
     plan: Arc<Plan>,
     path: Arc<str>,
-    /// The client's selections of the field (merged), for error locations.
-    sels: Vec<Sel>,
 }
 
 /// Starts one request to the members' upstream (they share one); each
@@ -377,7 +375,6 @@ fn build(state: &RequestState, members: &[Member], root: bool) -> Result<Built, 
             alias,
             plan: member.plan.clone(),
             path: member.path.clone(),
-            sels: field_sels.into_iter().cloned().collect(),
         });
     }
     body.push('}');
@@ -590,7 +587,14 @@ fn results(
                             Err(_) => PathSegment::Field(s.to_owned()),
                         })
                         .collect();
-                    let mut sels: Vec<&Sel> = part.sels.iter().collect();
+                    // The client's selections of the field, found again
+                    // only when an error needs their locations.
+                    let root: &[Sel] = state
+                        .graphql
+                        .as_ref()
+                        .and_then(|op| op.normalized().ok())
+                        .map_or(&[], |(_, sels)| sels.as_slice());
+                    let mut sels: Vec<&Sel> = sels_at(root, &part.path);
                     let mut pos = sels.first().and_then(|s| s.pos);
                     for segment in &path[1..] {
                         match segment {
