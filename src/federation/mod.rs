@@ -17,6 +17,7 @@
 
 pub(crate) mod api;
 pub(crate) mod execute;
+mod explain;
 pub(crate) mod plan;
 pub(crate) mod selection;
 pub(crate) mod shape;
@@ -38,6 +39,8 @@ use crate::upstream::{CallSpec, Upstream};
 pub use supergraph::{Subgraph, Supergraph, is_supergraph};
 
 use execute::Assembly;
+pub use explain::explain;
+pub(crate) use explain::explain_document;
 use plan::{Plan, Planner, Step};
 use selection::Normalizer;
 
@@ -379,91 +382,6 @@ pub(crate) fn plan_operation(
         plan.selection = sels;
         Ok(plan)
     }
-}
-
-/// The plan of an operation over the supergraph of `config`, as text:
-/// each step, its subgraph requests, what each waits for, its document.
-pub fn explain(
-    config: &Config,
-    query: &str,
-    operation_name: Option<&str>,
-    variables: &Map<String, Json>,
-) -> Result<String, String> {
-    let sg = config
-        .federation
-        .as_ref()
-        .ok_or_else(|| "the schema is not a supergraph".to_owned())?;
-    let document = async_graphql::parser::parse_query(query).map_err(|e| e.to_string())?;
-    explain_document(sg, &document, operation_name, variables)
-}
-
-/// [`explain`] for a parsed document.
-pub(crate) fn explain_document(
-    sg: &Supergraph,
-    document: &ExecutableDocument,
-    operation_name: Option<&str>,
-    variables: &Map<String, Json>,
-) -> Result<String, String> {
-    use std::fmt::Write as _;
-    let plan = plan_operation(sg, document, operation_name, variables)?;
-    let mut out = String::new();
-    for (i, step) in plan.steps.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "step {} (root fields: {})",
-            i + 1,
-            step.keys.join(", ")
-        );
-        for (n, node) in step.nodes.iter().enumerate() {
-            let graph = &sg.graphs[node.graph].name;
-            let after = if node.deps.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", after {}",
-                    node.deps
-                        .iter()
-                        .map(|d| format!("[{d}]"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            };
-            match &node.kind {
-                plan::NodeKind::Root => {
-                    let _ = writeln!(out, "  [{n}] {graph}: root fetch{after}");
-                }
-                plan::NodeKind::Entity {
-                    path,
-                    types,
-                    typename,
-                    ..
-                } => {
-                    let at = if path.is_empty() {
-                        "(root)".to_owned()
-                    } else {
-                        path.join(".")
-                    };
-                    let _ = writeln!(
-                        out,
-                        "  [{n}] {graph}: _entities for {} at {at} (as {typename}){after}",
-                        types.join("|")
-                    );
-                }
-            }
-            let _ = writeln!(out, "      {}", node.document);
-            if !node.variables.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "      variables: {}",
-                    serde_json::Value::Object(node.variables.clone())
-                );
-            }
-        }
-    }
-    for e in &plan.errors {
-        let _ = writeln!(out, "error: {e}");
-    }
-    Ok(out)
 }
 
 /// The error a failed part of the assembled answer stands for: a fetch that

@@ -1,9 +1,11 @@
 //! A loaded schema, ready to execute requests: the engine schema, the upstream
 //! clients, the cost model and a cache of parsed, validated documents.
 
+mod coalesce;
 pub mod cost;
 mod directives;
 mod engine_errors;
+mod federated;
 mod literals;
 pub mod persisted;
 mod prepare;
@@ -11,6 +13,8 @@ mod typed_walk;
 mod unions;
 mod variables;
 
+use coalesce::forwarded_headers;
+pub(crate) use coalesce::{Coalesce, SharedResponse};
 pub use persisted::{DocumentRef, IncomingRequest, PersistedError, Resolved};
 pub use prepare::{Prepared, Refusal};
 
@@ -104,24 +108,6 @@ pub struct Gateway {
     apq: Option<persisted::store::Store>,
     /// The trusted documents manifest, prepared; `None`: any operation runs.
     trusted: Option<persisted::Trusted>,
-}
-
-/// Whole-operation coalescing. When every upstream dedupes, two identical
-/// queries in flight (same text, operation, variables, response type,
-/// timeline request, and every inbound header any binding reads) make the same
-/// upstream requests and get the same answer, so they share one execution.
-pub(crate) struct Coalesce {
-    /// Inbound headers that can change what a binding sends upstream.
-    vary: Vec<HeaderName>,
-    pub(crate) inflight: Inflight<crate::upstream::cache::CacheKey, Arc<SharedResponse>>,
-}
-
-/// A finished response, shareable between coalesced requests.
-#[derive(Debug)]
-pub(crate) struct SharedResponse {
-    pub(crate) status: http::StatusCode,
-    pub(crate) content_type: Option<http::HeaderValue>,
-    pub(crate) body: bytes::Bytes,
 }
 
 impl Gateway {
@@ -231,49 +217,6 @@ impl Gateway {
             gateway.trusted = Some(gateway.load_trusted(settings)?);
         }
         Ok(gateway)
-    }
-
-    /// The coalescing key of a query (`None` when coalescing is off or the
-    /// operation is a mutation): everything that can change its response.
-    pub(crate) fn coalesce_key(
-        &self,
-        request: &GraphqlRequest,
-        prepared: &Prepared,
-        headers: &HeaderMap,
-        variant: &[u8],
-    ) -> Option<crate::upstream::cache::CacheKey> {
-        let coalesce = self.coalesce.as_ref()?;
-        if prepared.kind != Some(OperationType::Query) {
-            return None;
-        }
-        // Exact bytes, each part length-prefixed: header values that differ
-        // in any byte (valid text or not) never share a response.
-        let mut identity = Vec::with_capacity(request.query.len() + 256);
-        let mut part = |bytes: &[u8]| {
-            identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            identity.extend_from_slice(bytes);
-        };
-        part(variant);
-        part(
-            request
-                .operation_name
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        part(request.query.as_bytes());
-        match &request.variables {
-            // Serialized in place: no copy of the variables per request.
-            Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
-            None => part(b"\0none"),
-        }
-        for name in &coalesce.vary {
-            for value in headers.get_all(name) {
-                part(name.as_str().as_bytes());
-                part(value.as_bytes());
-            }
-        }
-        Some(crate::upstream::cache::key("operation", &identity))
     }
 
     /// This gateway, reporting `reloads` on `/readyz` and `/metrics`.
@@ -544,73 +487,6 @@ impl Gateway {
         }
         Outcome { response, executed }
     }
-}
-
-impl Gateway {
-    /// Runs a supergraph operation's plan to the end and shapes its
-    /// response from the assembled answers (see [`crate::federation::shape`]).
-    async fn shape_federated(&self, state: &Arc<RequestState>, kind: OperationType) -> Response {
-        state.mark_executed();
-        let mut errors = Vec::new();
-        let data = match (&state.federation, self.root_type(kind)) {
-            (Some(request), Some(root)) => match request.complete(state).await {
-                Ok((assembled, planned)) => crate::federation::shape::data(
-                    &self.registry,
-                    state,
-                    root,
-                    &planned.selection,
-                    assembled.get(),
-                    &mut errors,
-                ),
-                Err(e) => {
-                    errors.push(e.into_graphql().into_server_error(Pos::default()));
-                    async_graphql::Value::Null
-                }
-            },
-            _ => {
-                let error = FieldError::new(ErrorCode::InternalError, "no plan for the operation");
-                errors.push(error.into_graphql().into_server_error(Pos::default()));
-                async_graphql::Value::Null
-            }
-        };
-        let mut response = Response::new(data);
-        let mut absorbed = state.take_absorbed();
-        absorbed.append(&mut errors);
-        response.errors = absorbed;
-        if let Some(stale) = state.take_stale() {
-            response.extensions.insert("stale".to_owned(), stale);
-        }
-        response
-    }
-}
-
-/// Every inbound header some binding or upstream forwards or reads (a
-/// supergraph's subgraph calls carry their upstream's `forwardHeaders`).
-fn forwarded_headers(config: &Config) -> Vec<HeaderName> {
-    let mut names: Vec<HeaderName> = Vec::new();
-    for upstream in config.upstreams.values() {
-        for name in &upstream.forward_headers {
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
-    }
-    let bindings = config.types.values().flat_map(|t| match t {
-        crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => {
-            o.fields.values().collect::<Vec<_>>()
-        }
-        _ => Vec::new(),
-    });
-    for field in bindings {
-        if let crate::config::FieldSource::Rest(binding) = &field.source {
-            for name in &binding.forward_headers {
-                if !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-    }
-    names
 }
 
 /// A short, stable id of the query text for spans.

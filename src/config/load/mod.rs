@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::{path::Path, sync::Arc};
 
 use async_graphql::parser::types::{
-    ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, TypeDefinition,
-    TypeKind, TypeSystemDefinition,
+    ConstDirective, FieldDefinition, ServiceDocument, TypeDefinition, TypeKind,
+    TypeSystemDefinition,
 };
 use async_graphql::{Pos, Positioned};
 use indexmap::IndexMap;
@@ -23,14 +23,14 @@ use indexmap::IndexMap;
 use super::env::EnvLookup;
 use super::{
     ArgDef, Config, Diagnostic, Diagnostics, EnumDef, EnumValueDef, FieldDef, FieldSource,
-    InputDef, ObjectDef, OnError, Policies, ScalarDef, ServerSettings, TypeDef, UnionDef,
-    UpstreamConfig,
+    InputDef, ObjectDef, Policies, ScalarDef, ServerSettings, TypeDef, UnionDef, UpstreamConfig,
 };
 
 mod cache;
 mod compression;
 mod cors;
 mod extend;
+mod field;
 mod from;
 mod graphql;
 mod list_size;
@@ -44,7 +44,7 @@ mod upstream;
 
 use extend::merge_extensions;
 use from::from_path;
-use shared::{arg_fits, base_name, deprecation, has_directive, named_kind, spec_directive};
+use shared::{arg_fits, base_name, deprecation, has_directive, spec_directive};
 
 const BUILTIN_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
 /// Directives the SDL may carry that the gateway leaves to the engine.
@@ -478,151 +478,6 @@ impl Loader<'_> {
             description,
             implements: implements.iter().map(|i| i.node.to_string()).collect(),
             fields: out,
-        }
-    }
-
-    fn field(
-        &mut self,
-        parent: &str,
-        field: &Positioned<FieldDefinition>,
-        is_root: bool,
-        json_keys: &HashSet<String>,
-        scope: &Scope<'_>,
-    ) -> FieldDef {
-        let node = &field.node;
-        let coordinate = format!("{parent}.{}", node.name.node);
-        self.check_type(&node.ty.node, node.ty.pos, scope, false);
-        let args: Vec<ArgDef> = node
-            .arguments
-            .iter()
-            .map(|a| self.arg(a, scope, false))
-            .collect();
-        let mut rest = None;
-        let mut graphql = None;
-        let mut from = None;
-        let mut on_error = None;
-        let mut cache = None;
-        let mut list_size = None;
-        for d in &node.directives {
-            match d.node.name.node.as_str() {
-                "rest" => {
-                    if rest.is_some() || graphql.is_some() {
-                        self.error(d.pos, format!("`{coordinate}` has two bindings; a field has one @rest or @graphql"));
-                    }
-                    rest = Some(d);
-                }
-                "graphql" => {
-                    if rest.is_some() || graphql.is_some() {
-                        self.error(d.pos, format!("`{coordinate}` has two bindings; a field has one @rest or @graphql"));
-                    }
-                    graphql = Some(d);
-                }
-                "from" => from = Some(d),
-                "onError" => on_error = Some(d),
-                "cache" => cache = Some(d),
-                "listSize" => list_size = self.list_size(d, &coordinate, &node.ty.node, &args),
-                name if PASSTHROUGH_DIRECTIVES.contains(&name) => {}
-                other => self.error(
-                    d.pos,
-                    format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @from, @cache, @onError or @listSize"
-                    ),
-                ),
-            }
-        }
-        let source = match (rest.or(graphql), from) {
-            (Some(_), Some(f)) if graphql.is_some() => {
-                self.error(f.pos, format!("`{coordinate}` has both @graphql and @from; a bound field's value is its own call's answer"));
-                FieldSource::Parent(vec![])
-            }
-            (Some(g), None) if graphql.is_some() => {
-                let ctx = FieldCtx {
-                    coordinate: &coordinate,
-                    args: &args,
-                    is_root,
-                    json_keys,
-                    parent,
-                };
-                match self.graphql(g, &ctx, scope) {
-                    Some(binding) => FieldSource::Graphql(Arc::new(binding)),
-                    None => FieldSource::Parent(vec![]),
-                }
-            }
-            (Some(_), Some(f)) => {
-                self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
-                FieldSource::Parent(vec![])
-            }
-            (Some(r), None) => {
-                let ctx = FieldCtx {
-                    coordinate: &coordinate,
-                    args: &args,
-                    is_root,
-                    json_keys,
-                    parent,
-                };
-                match self.rest(r, cache.take(), &ctx, scope) {
-                    Some(binding) => FieldSource::Rest(Arc::new(binding)),
-                    None => FieldSource::Parent(vec![]),
-                }
-            }
-            (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
-            (None, None)
-                if self
-                    .federated
-                    .as_ref()
-                    .is_some_and(|f| f.types.contains(parent)) =>
-            {
-                FieldSource::Federated
-            }
-            (None, None) if is_root => {
-                if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
-                    FieldSource::Arguments
-                } else {
-                    self.error(field.pos, format!("root field `{coordinate}` needs a @rest binding (only a root field of an object type may go without one: its object is made of its arguments)"));
-                    FieldSource::Arguments
-                }
-            }
-            (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
-        };
-        if let Some(d) = cache {
-            self.error(
-                d.pos,
-                format!(
-                    "@cache on `{coordinate}` needs a @rest binding: only upstream calls are cached"
-                ),
-            );
-        }
-        let on_error = match on_error {
-            Some(d) => self.on_error(d, &coordinate, &node.ty.node, &source, scope),
-            None => OnError::Fail,
-        };
-        FieldDef {
-            deprecation: deprecation(&node.directives),
-            on_error,
-            list_size,
-            coordinate,
-            pos: field.pos,
-            name: node.name.node.to_string(),
-            description: node.description.as_ref().map(|d| d.node.clone()),
-            ty: node.ty.node.clone(),
-            args,
-            source,
-        }
-    }
-
-    fn arg(
-        &mut self,
-        arg: &Positioned<InputValueDefinition>,
-        scope: &Scope<'_>,
-        _input: bool,
-    ) -> ArgDef {
-        self.check_type(&arg.node.ty.node, arg.node.ty.pos, scope, true);
-        ArgDef {
-            name: arg.node.name.node.clone(),
-            description: arg.node.description.as_ref().map(|d| d.node.clone()),
-            ty: arg.node.ty.node.clone(),
-            default: arg.node.default_value.as_ref().map(|v| v.node.clone()),
-            deprecation: deprecation(&arg.node.directives),
         }
     }
 }

@@ -198,7 +198,7 @@ async fn resolve_now(
         Begun::Ready(result) => result,
         Begun::Call(request, site) => call_and_shape(state, plan, request, site).await,
         Begun::Graphql => {
-            graphql_alone(state, plan, parent_json, parent, path)
+            graphql::alone(state, plan, parent_json, parent, path)
                 .get()
                 .await
         }
@@ -416,7 +416,7 @@ fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Pos
                     children.push((child.key.clone(), slot));
                 }
             }
-            graphql_children(
+            graphql::children(
                 state,
                 plan,
                 &[Some(json.get())],
@@ -449,7 +449,7 @@ fn shape_objects(
     let unbatched = plan
         .children
         .iter()
-        .any(|c| c.batch().is_none() && !is_graphql(c));
+        .any(|c| c.batch().is_none() && !graphql::is_bound(c));
     let mut objects: Vec<Result<ObjectData, View>> = (0..len)
         .map(|i| {
             let json = list.index(i);
@@ -485,7 +485,7 @@ fn shape_objects(
         .map(|o| o.as_ref().ok().map(|o| o.json.get()))
         .collect();
     let mut bound: Vec<Vec<(String, Slot)>> = (0..len).map(|_| Vec::new()).collect();
-    graphql_children(state, plan, &parents, at, true, &mut bound);
+    graphql::children(state, plan, &parents, at, true, &mut bound);
     for (object, slots) in objects.iter_mut().zip(bound) {
         if let Ok(object) = object {
             object.children.extend(slots);
@@ -510,81 +510,6 @@ fn batched(plan: &Plan) -> impl Iterator<Item = &Arc<Plan>> {
     plan.children.iter().filter(|c| c.batch().is_some())
 }
 
-/// A `@graphql` field with no sibling to share its request.
-fn graphql_alone(
-    state: &Arc<RequestState>,
-    plan: &Arc<Plan>,
-    parent_json: &View,
-    parent: &Position,
-    path: Arc<str>,
-) -> Slot {
-    let member = graphql::Member {
-        plan: plan.clone(),
-        parent: parent_json.get(),
-        path,
-    };
-    match graphql::start(state, vec![member], parent, false).pop() {
-        Some((_, slot)) => slot,
-        None => Slot::Ready(Err(FieldError::new(ErrorCode::InternalError, "no request"))),
-    }
-}
-
-fn is_graphql(plan: &Plan) -> bool {
-    matches!(plan.field.def.source, FieldSource::Graphql(_))
-}
-
-/// Starts the `@graphql` children of `parents` (one object, or with
-/// `items` every item of the list at `at`): one request per upstream for
-/// all of them. Each parent's slots go to its entry of `out`.
-fn graphql_children(
-    state: &Arc<RequestState>,
-    plan: &Plan,
-    parents: &[Option<&Value>],
-    at: &Position,
-    items: bool,
-    out: &mut [Vec<(String, Slot)>],
-) {
-    let bound: Vec<&Arc<Plan>> = plan.children.iter().filter(|c| is_graphql(c)).collect();
-    let mut upstreams: Vec<&str> = Vec::new();
-    for child in &bound {
-        if let FieldSource::Graphql(binding) = &child.field.def.source
-            && !upstreams.contains(&binding.upstream.name.as_str())
-        {
-            upstreams.push(&binding.upstream.name);
-        }
-    }
-    for upstream in upstreams {
-        let mut members = Vec::new();
-        let mut owners = Vec::new();
-        for (i, parent) in parents.iter().enumerate() {
-            let Some(parent) = parent else {
-                continue;
-            };
-            let position = if items { at.item(i) } else { at.clone() };
-            for child in &bound {
-                let FieldSource::Graphql(binding) = &child.field.def.source else {
-                    continue;
-                };
-                if binding.upstream.name != upstream {
-                    continue;
-                }
-                members.push(graphql::Member {
-                    plan: (*child).clone(),
-                    parent,
-                    path: position.child(&child.key),
-                });
-                owners.push(i);
-            }
-        }
-        let slots = graphql::start(state, members, at, false);
-        for ((key, slot), owner) in slots.into_iter().zip(owners) {
-            if let Some(list) = out.get_mut(owner) {
-                list.push((key, slot));
-            }
-        }
-    }
-}
-
 /// Starts every planned child of an object whose JSON is `json`, except the
 /// batched ones, which the caller starts for all its objects at once.
 fn start_children(
@@ -595,7 +520,7 @@ fn start_children(
 ) -> Vec<(String, Slot)> {
     plan.children
         .iter()
-        .filter(|child| child.batch().is_none() && !is_graphql(child))
+        .filter(|child| child.batch().is_none() && !graphql::is_bound(child))
         .map(|child| (child.key.clone(), start(state, child, json, at)))
         .collect()
 }
@@ -611,7 +536,7 @@ fn start(
     let path = parent.child(&plan.key);
     match begin(state, plan, parent_json, parent, path.clone()) {
         Begun::Ready(result) => Slot::Ready(result),
-        Begun::Graphql => graphql_alone(state, plan, parent_json, parent, path),
+        Begun::Graphql => graphql::alone(state, plan, parent_json, parent, path),
         Begun::Call(request, site) => {
             let task_state = state.clone();
             let task_plan = plan.clone();
