@@ -389,6 +389,16 @@ pub const DIRECTIVES: &[Directive] = &[
         ],
     },
     Directive {
+        name: "entity",
+        locations: "FIELD_DEFINITION",
+        description: "In a supergraph's overlay: the field is an entity of the supergraph (or a list of them), resolved by the subgraphs from representations its parent gives.",
+        args: &[arg(
+            "key",
+            "tributary__Json",
+            "The representation's key fields as templates, e.g. { upc: \"{$parent.productUpc}\" } (default: the parent's JSON at the field's name or @from path is the representation).",
+        )],
+    },
+    Directive {
         name: "from",
         locations: "FIELD_DEFINITION",
         description: "The field reads this dotted path of its parent's JSON.",

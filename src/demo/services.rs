@@ -185,4 +185,30 @@ fn orders() -> Router {
                 }
             }),
         )
+        .route("/customers/{id}/orders", get(customer_orders))
+}
+
+/// A customer's recent orders, the same every time: each names its
+/// product by upc (`"1"`..`"100"`, the products subgraph's), its lines hold
+/// `{ "upc": ... }` objects, and `suggested` is a list of them.
+async fn customer_orders(Path(id): Path<String>) -> Response {
+    if let Some(r) = failure(&id) {
+        return r;
+    }
+    let s = seed(&id);
+    let upc = |k: u64| ((s.rotate_left(k as u32 * 7) % 100) + 1).to_string();
+    let orders: Vec<Value> = (0..3u64)
+        .map(|k| {
+            let status = ["SHIPPED", "PAID", "CREATED"][k as usize];
+            json!({
+                "id": format!("{id}-{}", k + 1),
+                "productId": upc(k),
+                "quantity": (s >> (k * 3)) % 4 + 1,
+                "status": status,
+                "lines": [{ "upc": upc(k), "quantity": 1 }, { "upc": upc(k + 5), "quantity": 2 }],
+                "suggested": [{ "upc": upc(k + 10) }, { "upc": upc(k + 11) }],
+            })
+        })
+        .collect();
+    Json(json!(orders)).into_response()
 }

@@ -71,7 +71,7 @@ fn children(
         let grandchildren = children(registry, rt, child);
         let bound = matches!(
             rt.def.source,
-            FieldSource::Rest(_) | FieldSource::Graphql(_)
+            FieldSource::Rest(_) | FieldSource::Graphql(_) | FieldSource::Entity(_)
         );
         if !bound && grandchildren.is_empty() {
             continue;

@@ -146,6 +146,15 @@ impl<'a> Walk<'a> {
             // The answer is the client's selection, read whole; the parent
             // keeps what the binding's templates may read.
             FieldSource::Graphql(_) => Mask::All,
+            // The subgraphs answer below it; the parent gives the
+            // representations.
+            FieldSource::Entity(binding) => {
+                let mut reads = Mask::none();
+                for path in binding.parent_paths() {
+                    reads.union(Mask::at(&path, Mask::All));
+                }
+                reads
+            }
             FieldSource::Rest(binding) => {
                 let mut call = self.value(field, below);
                 if let Some(batch) = &binding.batch {

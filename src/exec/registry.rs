@@ -173,7 +173,10 @@ fn bound_below(config: &Config) -> HashSet<String> {
         match def {
             TypeDef::Object(o) | TypeDef::Interface(o) => {
                 for f in o.fields.values() {
-                    if matches!(f.source, FieldSource::Rest(_) | FieldSource::Graphql(_)) {
+                    if matches!(
+                        f.source,
+                        FieldSource::Rest(_) | FieldSource::Graphql(_) | FieldSource::Entity(_)
+                    ) {
                         bound.insert(name.clone());
                     }
                     edges.entry(name).or_default().push(base_name(&f.ty));

@@ -16,6 +16,7 @@
 //! `extend schema @upstream(name: "<subgraph>", ...)` sets its policies.
 
 pub(crate) mod api;
+mod entry;
 pub(crate) mod execute;
 mod explain;
 pub(crate) mod plan;
@@ -38,6 +39,7 @@ use crate::upstream::{CallSpec, Upstream};
 
 pub use supergraph::{Subgraph, Supergraph, is_supergraph};
 
+pub(crate) use entry::Entry;
 use execute::Assembly;
 pub use explain::explain;
 pub(crate) use explain::explain_document;
@@ -148,6 +150,12 @@ pub fn load(
             .iter()
             .map(|g| (g.name.clone(), g.url.clone()))
             .collect(),
+        entities: sg
+            .types
+            .values()
+            .filter(|t| t.kind == supergraph::Kind::Object && t.keys.iter().any(|k| k.resolvable))
+            .map(|t| t.name.clone())
+            .collect(),
     };
     let overlay_file = overlay.map(|(f, _)| f.to_owned());
     let mut config = config::load_with(file, &combined, env, Some(federated)).map_err(|d| {
@@ -197,6 +205,7 @@ pub fn load(
                         .collect()
                 }
                 config::FieldSource::Parent(path) => vec![path.clone()],
+                config::FieldSource::Entity(binding) => binding.parent_paths(),
                 _ => continue,
             };
             sg.overlay
@@ -230,6 +239,8 @@ pub struct Subgraphs {
     /// Plans by (prepared document, operation, variables): a document the
     /// gateway keeps prepared is planned once per set of variable values.
     plans: moka::sync::Cache<PlanKey, Arc<Planned>>,
+    /// Plans of entities below REST fields (see [`entry`]).
+    entries: moka::sync::Cache<entry::EntryKey, Arc<Planned>>,
 }
 
 impl std::fmt::Debug for Subgraphs {
@@ -293,6 +304,7 @@ impl Subgraphs {
             supergraph,
             graphs,
             plans: moka::sync::Cache::new(PLAN_CACHE_ENTRIES),
+            entries: moka::sync::Cache::new(PLAN_CACHE_ENTRIES),
         })
     }
 
@@ -492,7 +504,14 @@ impl Request {
         let mut ran = false;
         while progress.next < wanted {
             let step = steps[progress.next].clone();
-            execute::run_step(&self.subgraphs, state, &step, &assembly).await;
+            execute::run_step(
+                &self.subgraphs,
+                state,
+                &step,
+                &assembly,
+                &execute::Origin::default(),
+            )
+            .await;
             progress.next += 1;
             ran = true;
         }

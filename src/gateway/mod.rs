@@ -91,8 +91,9 @@ pub struct Gateway {
     federation: Option<Arc<crate::federation::Subgraphs>>,
     /// Fragments on unions are rewritten for the engine.
     unions: unions::Unions,
-    /// Some field is bound to a GraphQL upstream (`@graphql`): requests
-    /// carry their operation for the selections forwarded.
+    /// Some field is bound to a GraphQL upstream (`@graphql`) or is an
+    /// `@entity`: requests carry their operation for the selections
+    /// forwarded or planned below them.
     graphql: bool,
     /// The Redis tier's settings, as text: upstream clients are kept across
     /// a reload only while it is the same.
@@ -174,10 +175,15 @@ impl Gateway {
             crate::ratelimit::ClientLimits::new(&config.server.rate_limits, buckets.as_ref())
                 .map(Arc::new);
         let graphql = config.types.values().any(|t| match t {
-            crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => o
-                .fields
-                .values()
-                .any(|f| matches!(f.source, crate::config::FieldSource::Graphql(_))),
+            crate::config::TypeDef::Object(o) | crate::config::TypeDef::Interface(o) => {
+                o.fields.values().any(|f| {
+                    matches!(
+                        f.source,
+                        crate::config::FieldSource::Graphql(_)
+                            | crate::config::FieldSource::Entity(_)
+                    )
+                })
+            }
             _ => false,
         });
         let metrics = Arc::new(Metrics::new(upstreams.clone(), client_limits.clone()));

@@ -32,6 +32,7 @@ impl Loader<'_> {
         let mut rest = None;
         let mut graphql = None;
         let mut from = None;
+        let mut entity = None;
         let mut on_error = None;
         let mut cache = None;
         let mut list_size = None;
@@ -50,6 +51,7 @@ impl Loader<'_> {
                     graphql = Some(d);
                 }
                 "from" => from = Some(d),
+                "entity" => entity = Some(d),
                 "onError" => on_error = Some(d),
                 "cache" => cache = Some(d),
                 "listSize" => list_size = self.list_size(d, &coordinate, &node.ty.node, &args),
@@ -57,64 +59,66 @@ impl Loader<'_> {
                 other => self.error(
                     d.pos,
                     format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @from, @cache, @onError or @listSize"
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @entity, @from, @cache, @onError or @listSize"
                     ),
                 ),
             }
         }
-        let source = match (rest.or(graphql), from) {
-            (Some(_), Some(f)) if graphql.is_some() => {
-                self.error(f.pos, format!("`{coordinate}` has both @graphql and @from; a bound field's value is its own call's answer"));
+        let ctx = FieldCtx {
+            coordinate: &coordinate,
+            args: &args,
+            is_root,
+            json_keys,
+            parent,
+        };
+        let source = match (rest.or(graphql), from, entity) {
+            (Some(_), _, Some(e)) => {
+                self.error(e.pos, format!("`{coordinate}` has @entity and a binding: an entity is resolved by the subgraphs, not by a call of its own"));
                 FieldSource::Parent(vec![])
             }
-            (Some(g), None) if graphql.is_some() => {
-                let ctx = FieldCtx {
-                    coordinate: &coordinate,
-                    args: &args,
-                    is_root,
-                    json_keys,
-                    parent,
-                };
-                match self.graphql(g, &ctx, scope) {
+            (None, from, Some(e)) => {
+                let from = from.map(|f| self.from(f, &coordinate, is_root));
+                match self.entity(e, &ctx, &node.ty.node, from) {
+                    Some(binding) => FieldSource::Entity(Arc::new(binding)),
+                    None => FieldSource::Parent(vec![]),
+                }
+            }
+            (rest_or_graphql, from, None) => match (rest_or_graphql, from) {
+                (Some(_), Some(f)) if graphql.is_some() => {
+                    self.error(f.pos, format!("`{coordinate}` has both @graphql and @from; a bound field's value is its own call's answer"));
+                    FieldSource::Parent(vec![])
+                }
+                (Some(g), None) if graphql.is_some() => match self.graphql(g, &ctx, scope) {
                     Some(binding) => FieldSource::Graphql(Arc::new(binding)),
                     None => FieldSource::Parent(vec![]),
+                },
+                (Some(_), Some(f)) => {
+                    self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
+                    FieldSource::Parent(vec![])
                 }
-            }
-            (Some(_), Some(f)) => {
-                self.error(f.pos, format!("`{coordinate}` has both @rest and @from; a bound field's value is its own call's response (use `select` to pick a part of it)"));
-                FieldSource::Parent(vec![])
-            }
-            (Some(r), None) => {
-                let ctx = FieldCtx {
-                    coordinate: &coordinate,
-                    args: &args,
-                    is_root,
-                    json_keys,
-                    parent,
-                };
-                match self.rest(r, cache.take(), &ctx, scope) {
+                (Some(r), None) => match self.rest(r, cache.take(), &ctx, scope) {
                     Some(binding) => FieldSource::Rest(Arc::new(binding)),
                     None => FieldSource::Parent(vec![]),
+                },
+                (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
+                (None, None)
+                    if self
+                        .federated
+                        .as_ref()
+                        .is_some_and(|f| f.types.contains(parent)) =>
+                {
+                    FieldSource::Federated
                 }
-            }
-            (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
-            (None, None)
-                if self
-                    .federated
-                    .as_ref()
-                    .is_some_and(|f| f.types.contains(parent)) =>
-            {
-                FieldSource::Federated
-            }
-            (None, None) if is_root => {
-                if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
-                    FieldSource::Arguments
-                } else {
-                    self.error(field.pos, format!("root field `{coordinate}` needs a @rest binding (only a root field of an object type may go without one: its object is made of its arguments)"));
-                    FieldSource::Arguments
+                (None, None) if is_root => {
+                    if matches!(named_kind(&node.ty.node, scope), Some(TypeKind::Object(_))) {
+                        FieldSource::Arguments
+                    } else {
+                        self.error(field.pos, format!("root field `{coordinate}` needs a @rest binding (only a root field of an object type may go without one: its object is made of its arguments)"));
+                        FieldSource::Arguments
+                    }
                 }
-            }
-            (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
+                (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
+            },
         };
         if let Some(d) = cache {
             self.error(

@@ -29,6 +29,7 @@ use super::{
 mod cache;
 mod compression;
 mod cors;
+mod entity;
 mod extend;
 mod field;
 mod from;
@@ -76,6 +77,9 @@ pub struct Federated {
     pub types: HashSet<String>,
     /// Subgraph name -> URL: an `@upstream` for a subgraph may omit `url`.
     pub subgraph_urls: HashMap<String, String>,
+    /// Object types with a resolvable key in some subgraph: what an
+    /// `@entity` field may return.
+    pub entities: HashSet<String>,
 }
 
 /// [`load`], for the API schema of a supergraph: unbound fields of the

@@ -34,6 +34,7 @@ use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
 use crate::upstream::{CacheStatus, Fetched, Upstream, UpstreamRequest};
 
 mod batch;
+mod entity;
 pub(crate) mod graphql;
 
 use batch::start_batch;
@@ -97,6 +98,8 @@ enum Begun {
     Call(UpstreamRequest, CallSite),
     /// A `@graphql` field: its upstream request may carry its siblings.
     Graphql,
+    /// An `@entity` field: its representations go to the planner.
+    Entity,
 }
 
 /// Decides how `plan`'s field (at `path`, a child of the object at `parent`
@@ -124,6 +127,7 @@ fn begin(
             ),
         },
         FieldSource::Graphql(_) => Begun::Graphql,
+        FieldSource::Entity(_) => Begun::Entity,
         FieldSource::Parent(_) | FieldSource::Arguments | FieldSource::Federated => {
             let json = unbound_json(plan, parent_json, parent.keyed);
             let data = shape(
@@ -199,6 +203,11 @@ async fn resolve_now(
         Begun::Call(request, site) => call_and_shape(state, plan, request, site).await,
         Begun::Graphql => {
             graphql::alone(state, plan, parent_json, parent, path)
+                .get()
+                .await
+        }
+        Begun::Entity => {
+            entity::alone(state, plan, parent_json, parent, path)
                 .get()
                 .await
         }
@@ -391,6 +400,16 @@ fn cache_use(fetched: &Fetched) -> CacheUse {
 /// Shapes `json` (the value at `at`) by the field's type: objects get their
 /// children started.
 fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Position) -> Data {
+    entity::scope(state, || shape_value(state, plan, ty, json, at))
+}
+
+fn shape_value(
+    state: &Arc<RequestState>,
+    plan: &Plan,
+    ty: &Type,
+    json: View,
+    at: &Position,
+) -> Data {
     let composite = is_composite(&plan.field.out);
     match (&ty.base, json.get()) {
         (_, Value::Null) => Data::Null,
@@ -416,14 +435,10 @@ fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Pos
                     children.push((child.key.clone(), slot));
                 }
             }
-            graphql::children(
-                state,
-                plan,
-                &[Some(json.get())],
-                at,
-                false,
-                std::slice::from_mut(&mut children),
-            );
+            let parents = [Some(json.get())];
+            let out = std::slice::from_mut(&mut children);
+            graphql::children(state, plan, &parents, at, false, out);
+            entity::children(state, plan, &parents, at, false, out);
             Data::Object(Arc::new(ObjectData {
                 json,
                 children,
@@ -449,7 +464,7 @@ fn shape_objects(
     let unbatched = plan
         .children
         .iter()
-        .any(|c| c.batch().is_none() && !graphql::is_bound(c));
+        .any(|c| c.batch().is_none() && !grouped(c));
     let mut objects: Vec<Result<ObjectData, View>> = (0..len)
         .map(|i| {
             let json = list.index(i);
@@ -486,6 +501,7 @@ fn shape_objects(
         .collect();
     let mut bound: Vec<Vec<(String, Slot)>> = (0..len).map(|_| Vec::new()).collect();
     graphql::children(state, plan, &parents, at, true, &mut bound);
+    entity::children(state, plan, &parents, at, true, &mut bound);
     for (object, slots) in objects.iter_mut().zip(bound) {
         if let Ok(object) = object {
             object.children.extend(slots);
@@ -506,6 +522,12 @@ fn is_composite(out: &OutputKind) -> bool {
     matches!(out, OutputKind::Object | OutputKind::Abstract)
 }
 
+/// A child started for all its parents at once: a GraphQL upstream's
+/// field, or an entity.
+fn grouped(plan: &Plan) -> bool {
+    graphql::is_bound(plan) || entity::is_bound(plan)
+}
+
 fn batched(plan: &Plan) -> impl Iterator<Item = &Arc<Plan>> {
     plan.children.iter().filter(|c| c.batch().is_some())
 }
@@ -520,7 +542,7 @@ fn start_children(
 ) -> Vec<(String, Slot)> {
     plan.children
         .iter()
-        .filter(|child| child.batch().is_none() && !graphql::is_bound(child))
+        .filter(|child| child.batch().is_none() && !grouped(child))
         .map(|child| (child.key.clone(), start(state, child, json, at)))
         .collect()
 }
@@ -537,6 +559,7 @@ fn start(
     match begin(state, plan, parent_json, parent, path.clone()) {
         Begun::Ready(result) => Slot::Ready(result),
         Begun::Graphql => graphql::alone(state, plan, parent_json, parent, path),
+        Begun::Entity => entity::alone(state, plan, parent_json, parent, path),
         Begun::Call(request, site) => {
             let task_state = state.clone();
             let task_plan = plan.clone();

@@ -35,7 +35,12 @@ pub(crate) struct Assembly {
     pub(crate) data: Mutex<Json>,
     /// Errors with no field to stand in for (reported as they are).
     pub(crate) errors: Mutex<Vec<ServerError>>,
-    failures: Mutex<Vec<FieldError>>,
+    /// Shared by a request's assemblies (its operation's, and those of
+    /// entities below REST fields), so a marker means one thing in all.
+    failures: Arc<Mutex<Vec<FieldError>>>,
+    /// The call resolving an entry's entities failed as a whole: the
+    /// `@entity` field fails (its `@onError` applies), not each field.
+    entry_failure: Mutex<Option<FieldError>>,
 }
 
 impl Assembly {
@@ -43,7 +48,38 @@ impl Assembly {
         Assembly {
             data: Mutex::new(Json::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
-            failures: Mutex::new(Vec::new()),
+            failures: Arc::default(),
+            entry_failure: Mutex::new(None),
+        }
+    }
+
+    /// Notes that the call resolving an entry's entities failed (`entry`:
+    /// the call was that one) with `error`.
+    fn entry_failed(&self, entry: bool, error: &FieldError) {
+        if entry {
+            let mut first = self
+                .entry_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            first.get_or_insert_with(|| error.clone());
+        }
+    }
+
+    /// Why the call resolving an entry's entities failed, when it did.
+    pub(crate) fn entry_failure(&self) -> Option<FieldError> {
+        self.entry_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new tree, `data`, whose failure markers index `other`'s failures.
+    pub(crate) fn sharing(other: &Assembly, data: Json) -> Assembly {
+        Assembly {
+            data: Mutex::new(data),
+            errors: Mutex::new(Vec::new()),
+            failures: other.failures.clone(),
+            entry_failure: Mutex::new(None),
         }
     }
 
@@ -89,12 +125,23 @@ impl Assembly {
 
 type NodeDone = Shared<BoxFuture<'static, Option<usize>>>;
 
+/// Where a plan's tree hangs in the response, when not at the root: an
+/// entry's entities (see [`super::plan::ENTRY`]) below a REST field.
+#[derive(Clone, Default)]
+pub(crate) struct Origin {
+    /// The response path shown for fetches at the entry (`orders.product`).
+    pub(crate) path: Option<Arc<str>>,
+    /// The call that gave the representations (the timeline's parent).
+    pub(crate) call: Option<usize>,
+}
+
 /// Runs one step of a plan to completion.
 pub(crate) async fn run_step(
     subgraphs: &Arc<Subgraphs>,
     state: &Arc<RequestState>,
     step: &Arc<Step>,
     assembly: &Arc<Assembly>,
+    origin: &Origin,
 ) {
     let mut done: Vec<NodeDone> = Vec::with_capacity(step.nodes.len());
     for index in 0..step.nodes.len() {
@@ -107,13 +154,15 @@ pub(crate) async fn run_step(
         let state = state.clone();
         let step = step.clone();
         let assembly = assembly.clone();
+        let origin = origin.clone();
         let future = async move {
             let mut parent = None;
             for dep in deps {
                 parent = parent.or(dep.await);
             }
+            let parent = parent.or(origin.call);
             let node = &step.nodes[index];
-            run_node(&subgraphs, &state, node, index, parent, &assembly).await
+            run_node(&subgraphs, &state, node, index, parent, &assembly, &origin).await
         }
         .boxed()
         .shared();
@@ -130,6 +179,7 @@ async fn run_node(
     index: usize,
     parent: Option<usize>,
     assembly: &Assembly,
+    origin: &Origin,
 ) -> Option<usize> {
     let sg = &subgraphs.supergraph;
     let upstream = subgraphs.graphs[node.graph].upstream.name().to_owned();
@@ -215,7 +265,15 @@ async fn run_node(
             let count = reps.len();
             let mut variables = node.variables.clone();
             variables.insert("representations".to_owned(), Json::Array(reps));
-            let at = path.join(".");
+            let at = match (&origin.path, path.split_first()) {
+                (Some(shown), Some((first, rest))) if first == super::plan::ENTRY => {
+                    std::iter::once(&**shown)
+                        .chain(rest.iter().map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(".")
+                }
+                _ => path.join("."),
+            };
             let (answer, call) = send(
                 subgraphs,
                 state,
@@ -278,6 +336,10 @@ async fn run_node(
                             _ => {
                                 // No path into the answer: every field the
                                 // call was for stands for it.
+                                assembly.entry_failed(
+                                    index == 0 && path_is_entry(path_of(node)),
+                                    &error,
+                                );
                                 for addrs in &owners {
                                     for addr in addrs {
                                         mark_owned(assembly, &mut data, node, addr, &error);
@@ -288,6 +350,7 @@ async fn run_node(
                     }
                 }
                 Err(e) => {
+                    assembly.entry_failed(index == 0 && path_is_entry(path_of(node)), &e);
                     for addrs in &owners {
                         for addr in addrs {
                             mark_owned(assembly, &mut data, node, addr, &e);
@@ -298,6 +361,20 @@ async fn run_node(
             call.or(parent)
         }
     }
+}
+
+fn path_of(node: &Node) -> &[String] {
+    match &node.kind {
+        NodeKind::Entity { path, .. } => path,
+        NodeKind::Root => &[],
+    }
+}
+
+/// Whether an entity node's objects are an entry's (see
+/// [`super::plan::ENTRY`]); the entry's first node is the call that
+/// resolves them from their representations.
+fn path_is_entry(path: &[String]) -> bool {
+    matches!(path, [only] if only == super::plan::ENTRY)
 }
 
 /// Marks every field `node` was to answer on the object at `addr` as

@@ -18,6 +18,7 @@ use serde_json::{Map, Value as Json};
 use super::selection::{FieldSet, Sel};
 use super::supergraph::{GraphId, Kind, Supergraph};
 
+mod entry;
 mod holes;
 mod interface_object;
 mod jumps;
@@ -25,7 +26,8 @@ mod print;
 mod reenter;
 mod restore;
 
-use print::{graphql_name, print};
+pub(crate) use entry::ENTRY;
+use print::finish;
 use restore::distinct_keys;
 pub(crate) use restore::{has_restores, restore};
 
@@ -197,16 +199,7 @@ impl<'a> Planner<'a> {
         // Root fields grouped by subgraph: all at once for a query; for a
         // mutation, runs of consecutive fields of one subgraph, in order.
         let mut groups: Vec<(GraphId, Vec<Sel>)> = Vec::new();
-        let mut planner = Planner {
-            sg,
-            nodes: Vec::new(),
-            errors: Vec::new(),
-            satisfied: HashSet::new(),
-            trail: Vec::new(),
-            pending_keys: Vec::new(),
-            mutation,
-            provided_at: None,
-        };
+        let mut planner = Planner::new(sg, mutation);
         for sel in sels {
             if sel.is_typename() || sel.name.starts_with("__") {
                 continue;
@@ -243,23 +236,22 @@ impl<'a> Planner<'a> {
             step.nodes = std::mem::take(&mut planner.nodes);
             plan.steps.push(step);
         }
-        let mut n = 0;
-        for step in &mut plan.steps {
-            for node in &mut step.nodes {
-                n += 1;
-                // `Op__subgraph__3`: the client's operation, the subgraph and
-                // the node, so subgraph logs and traces name where it came from.
-                let name = format!(
-                    "{}__{}__{n}",
-                    operation_name.map_or("Anonymous".to_owned(), graphql_name),
-                    graphql_name(&sg.graphs[node.graph].name)
-                );
-                node.operation_name = name;
-                print(sg, node);
-            }
-        }
         plan.errors = planner.errors;
+        finish(sg, &mut plan, operation_name);
         plan
+    }
+
+    fn new(sg: &'a Supergraph, mutation: bool) -> Planner<'a> {
+        Planner {
+            sg,
+            nodes: Vec::new(),
+            errors: Vec::new(),
+            satisfied: HashSet::new(),
+            trail: Vec::new(),
+            pending_keys: Vec::new(),
+            mutation,
+            provided_at: None,
+        }
     }
 
     /// The subgraph a root field goes to: among those that resolve it, the

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use async_graphql::parser::types::Type;
 use serde_json::Value as Json;
 
-use super::{Node, NodeKind, Out};
+use super::{Node, NodeKind, Out, Plan};
 use crate::federation::supergraph::Supergraph;
 
 /// `name` as a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`).
@@ -99,4 +99,23 @@ pub(super) fn print_set(set: &[Out], out: &mut String, vars: &mut Vec<(String, T
         }
     }
     out.push('}');
+}
+
+/// Names and prints every node's subgraph request.
+pub(super) fn finish(sg: &Supergraph, plan: &mut Plan, operation_name: Option<&str>) {
+    let mut n = 0;
+    for step in &mut plan.steps {
+        for node in &mut step.nodes {
+            n += 1;
+            // `Op__subgraph__3`: the client's operation, the subgraph and
+            // the node, so subgraph logs and traces name where it came from.
+            let name = format!(
+                "{}__{}__{n}",
+                operation_name.map_or("Anonymous".to_owned(), graphql_name),
+                graphql_name(&sg.graphs[node.graph].name)
+            );
+            node.operation_name = name;
+            print(sg, node);
+        }
+    }
 }

@@ -162,9 +162,12 @@ impl CostModel {
                                 None => Call::Each,
                             },
                             FieldSource::Graphql(_) => Call::Each,
+                            // Subgraph fetches are planned, one per subgraph
+                            // and step for all objects, as for `Federated`.
                             FieldSource::Parent(_)
                             | FieldSource::Arguments
-                            | FieldSource::Federated => Call::None,
+                            | FieldSource::Federated
+                            | FieldSource::Entity(_) => Call::None,
                         };
                         let (ty, lists) = named(&field.ty);
                         let slicing_defaults = field

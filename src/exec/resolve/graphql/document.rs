@@ -129,7 +129,7 @@ pub(super) fn build(
 }
 
 /// The client's selections (merged) of the field at response `path`.
-pub(super) fn sels_at<'s>(root: &'s [Sel], path: &str) -> Vec<&'s Sel> {
+pub(in crate::exec) fn sels_at<'s>(root: &'s [Sel], path: &str) -> Vec<&'s Sel> {
     let mut level: Vec<&Sel> = root.iter().collect();
     let mut found: Vec<&Sel> = Vec::new();
     for key in path

@@ -39,6 +39,7 @@ use crate::federation::selection::{Normalizer, Sel};
 use crate::telemetry::otel;
 use crate::upstream::{Upstream, UpstreamRequest};
 use answer::results;
+pub(super) use document::sels_at;
 use document::{Built, build};
 
 /// The client's operation, for the selections forwarded below bound fields:
@@ -75,7 +76,7 @@ impl Operation {
         }
     }
 
-    fn normalized(&self) -> Result<&(OperationType, Vec<Sel>), FieldError> {
+    pub(in crate::exec) fn normalized(&self) -> Result<&(OperationType, Vec<Sel>), FieldError> {
         self.normalized
             .get_or_init(|| {
                 let op = match self.operation_name.as_deref() {
