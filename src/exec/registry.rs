@@ -52,6 +52,9 @@ pub(crate) struct Registry {
     /// Per object type, the abstract types it is a possible type of (its
     /// interfaces and the unions it is a member of).
     abstracts: HashMap<String, HashSet<String>>,
+    /// Some field is an `@entity`: answers are shaped in a scope that
+    /// gathers them (see `exec::resolve::entity`).
+    pub(crate) has_entities: bool,
 }
 
 impl Registry {
@@ -159,7 +162,18 @@ impl Registry {
                 .collect();
             types.insert(name.clone(), fields);
         }
-        Registry { types, abstracts }
+        let has_entities = types
+            .values()
+            .any(|fields: &HashMap<String, Arc<CompiledField>>| {
+                fields
+                    .values()
+                    .any(|f| matches!(f.def.source, FieldSource::Entity(_)))
+            });
+        Registry {
+            types,
+            abstracts,
+            has_entities,
+        }
     }
 }
 

@@ -400,7 +400,11 @@ fn cache_use(fetched: &Fetched) -> CacheUse {
 /// Shapes `json` (the value at `at`) by the field's type: objects get their
 /// children started.
 fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Position) -> Data {
-    entity::scope(state, || shape_value(state, plan, ty, json, at))
+    if state.registry.has_entities {
+        entity::scope(state, || shape_value(state, plan, ty, json, at))
+    } else {
+        shape_value(state, plan, ty, json, at)
+    }
 }
 
 fn shape_value(
