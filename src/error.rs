@@ -144,7 +144,14 @@ pub struct FieldError {
     pub status: Option<u16>,
     /// How many attempts were made (0: none, e.g. breaker open).
     pub attempts: u32,
+    /// Where below the field the failure is: the indices of a null item of
+    /// a list whose items are non-null (the error's path ends there).
+    pub item: Option<Vec<usize>>,
 }
+
+/// The extension that carries [`FieldError::item`] to the null propagation,
+/// which moves it into the error's path.
+pub const ITEM_EXTENSION: &str = "tributary.item";
 
 impl FieldError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -154,6 +161,7 @@ impl FieldError {
             upstream: None,
             status: None,
             attempts: 0,
+            item: None,
         }
     }
 
@@ -174,10 +182,14 @@ impl FieldError {
             message,
             upstream,
             status,
+            item,
             ..
         } = self;
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code.as_str());
+            if let Some(item) = &item {
+                ext.set(ITEM_EXTENSION, item.clone());
+            }
             if let Some(upstream) = &upstream {
                 ext.set("upstream", upstream.as_str());
             }

@@ -506,7 +506,7 @@ async fn manifest_operations_are_validated_at_load() {
     for (manifest, expect) in [
         (
             json!({ "bad-1": "{ product(id: \"1\") { nope } }" }),
-            "entry `bad-1`: Unknown field \"nope\"",
+            "entry `bad-1`: Cannot query field \"nope\" on type \"Product\".",
         ),
         (
             json!({ "bad-2": "{ product(id: \"1\") { id } " }),

@@ -472,7 +472,7 @@ pub struct ListSize {
     pub slicing: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ArgDef {
     pub name: Name,
     pub description: Option<String>,

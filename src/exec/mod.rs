@@ -11,6 +11,7 @@
 //! placement.
 
 pub(crate) mod data;
+mod inputs;
 pub(crate) mod plan;
 pub(crate) mod projection;
 pub(crate) mod registry;

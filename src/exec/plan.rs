@@ -37,6 +37,7 @@ impl Plan {
         selection: SelectionField<'_>,
     ) -> Plan {
         let children = children(registry, &field, selection);
+        let args = registry.inputs.arguments(&field.def.args, args);
         Plan {
             key,
             field,
@@ -81,7 +82,7 @@ fn children(
             Plan {
                 key: key.to_owned(),
                 field: rt.clone(),
-                args: arguments(rt, &child),
+                args: arguments(registry, rt, &child),
                 children: grandchildren,
             },
         );
@@ -128,14 +129,18 @@ fn included(selection: &SelectionField<'_>) -> bool {
     })
 }
 
-fn arguments(field: &CompiledField, selection: &SelectionField<'_>) -> Map<String, Value> {
+fn arguments(
+    registry: &Registry,
+    field: &CompiledField,
+    selection: &SelectionField<'_>,
+) -> Map<String, Value> {
     let args: Map<String, Value> = selection
         .arguments()
         .unwrap_or_default()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value.into_json().unwrap_or(Value::Null)))
         .collect();
-    with_defaults(field, args)
+    registry.inputs.arguments(&field.def.args, args)
 }
 
 /// `args` with the field's argument defaults for those not given.

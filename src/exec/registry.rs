@@ -55,6 +55,8 @@ pub(crate) struct Registry {
     /// Some field is an `@entity`: answers are shaped in a scope that
     /// gathers them (see `exec::resolve::entity`).
     pub(crate) has_entities: bool,
+    /// Argument values completed and coerced as the spec says.
+    pub(crate) inputs: super::inputs::InputTypes,
 }
 
 impl Registry {
@@ -173,6 +175,7 @@ impl Registry {
             types,
             abstracts,
             has_entities,
+            inputs: super::inputs::InputTypes::new(config),
         }
     }
 }

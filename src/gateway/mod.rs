@@ -11,6 +11,7 @@ pub mod persisted;
 mod prepare;
 mod typed_walk;
 mod unions;
+mod validation;
 mod variables;
 
 use coalesce::forwarded_headers;
@@ -68,6 +69,8 @@ pub struct Outcome {
 
 pub struct Gateway {
     schema: Schema,
+    /// Spec validation of new documents (see [`validation`]).
+    validator: Option<validation::Validator>,
     registry: Arc<Registry>,
     /// Every upstream, in declaration order (metrics, status page).
     upstreams: Vec<Arc<Upstream>>,
@@ -200,6 +203,24 @@ impl Gateway {
             unions: unions::Unions::new(config),
             federation,
             coalesce,
+            validator: validation::Validator::new(
+                &built.schema.sdl_with_options(
+                    async_graphql::SDLExportOptions::new().include_specified_by(),
+                ),
+                &config.types.keys().map(String::as_str).collect::<Vec<_>>(),
+                &config
+                    .types
+                    .iter()
+                    .filter_map(|(name, def)| match def {
+                        crate::config::TypeDef::Interface(i) => {
+                            Some((name.as_str(), i.implements.as_slice()))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| tracing::warn!(error = %e, "documents are validated by the engine alone"))
+            .ok(),
             schema: built.schema,
             registry: built.registry,
             metrics,
@@ -387,6 +408,14 @@ impl Gateway {
         // Kept only once it validates, so documents that fail cannot fill
         // the cache.
         let query = (!prepared.cached).then(|| request.query.clone());
+        // Answered again by the spec's introspection (see `validation`).
+        let introspected = prepared.introspects.then(|| {
+            (
+                request.query.clone(),
+                request.operation_name.clone(),
+                request.variables.clone(),
+            )
+        });
         let guard = CancelOnDrop(state.clone());
         let limit = self.settings.max_request_time;
         let shaped = prepared.cached
@@ -446,6 +475,18 @@ impl Gateway {
         let executed = state.executed();
         if executed {
             engine_errors::merge_field_errors(&mut response.errors);
+        }
+        if executed
+            && let Some((query, name, variables)) = &introspected
+            && let Some(validator) = &self.validator
+            && let async_graphql::Value::Object(data) = &mut response.data
+            && let Some(values) = validator.introspect(query, name.as_deref(), variables.as_ref())
+        {
+            for (key, value) in values {
+                if let Some(slot) = data.get_mut(key.as_str()) {
+                    *slot = value;
+                }
+            }
         }
         if !executed {
             // The engine reports some request errors twice (an operation type

@@ -44,6 +44,8 @@ pub struct Prepared {
     /// binding below it: once validated, its response is shaped straight
     /// from the plan's answers (`federation::shape`), without the engine.
     pub(super) federated_only: bool,
+    /// The operation has root `__schema` or `__type` fields.
+    pub(super) introspects: bool,
     /// Whether the document validated before for this operation (it came
     /// from the cache): the engine does not validate it again. A new one is
     /// kept once it validates.
@@ -67,6 +69,7 @@ impl Prepared {
             measure: self.measure,
             projections: self.projections.clone(),
             federated_only: self.federated_only,
+            introspects: self.introspects,
             cached: true,
         }
     }
@@ -112,7 +115,17 @@ impl Gateway {
         let cached_valid = cached.is_some();
         let mut document = match &cached {
             Some(prepared) => prepared.document.clone(),
-            None => Arc::new(async_graphql::parser::parse_query(query).map_err(Refusal::Parse)?),
+            None => match async_graphql::parser::parse_query(query) {
+                Ok(document) => Arc::new(document),
+                // Syntax errors, and the rules the engine's parser checks
+                // (duplicate names), as graphql-js reports them.
+                Err(e) => {
+                    return Err(match self.validator.as_ref().map(|v| v.check(query)) {
+                        Some(errors) if !errors.is_empty() => Refusal::Invalid(errors),
+                        _ => Refusal::Parse(e),
+                    });
+                }
+            },
         };
         // Variable values are checked on every request (before the measure,
         // which may read them), so a document that validated once is not
@@ -143,20 +156,20 @@ impl Gateway {
         if read_only && kind == Some(OperationType::Mutation) {
             return Err(Refusal::MutationOverGet);
         }
-        // A cached document has passed these already.
-        if !cached_valid {
-            let mut errors = directives::check(&document);
-            if let Some(operation) = chosen(&document, operation_name)
-                && let Some(root) = self.root_type(operation.node.ty)
-            {
-                errors.extend(literals::check(
-                    &self.registry,
-                    &self.inputs,
-                    &document,
-                    &operation.node,
-                    root,
-                ));
-            }
+        // `Int` literals outside 32 bits, before the measure reads them as
+        // list sizes (once per document).
+        if !cached_valid
+            && self.validator.is_some()
+            && let Some(operation) = chosen(&document, operation_name)
+            && let Some(root) = self.root_type(operation.node.ty)
+        {
+            let errors = literals::check(
+                &self.registry,
+                &self.inputs,
+                &document,
+                &operation.node,
+                root,
+            );
             if !errors.is_empty() {
                 return Err(Refusal::Invalid(errors));
             }
@@ -169,7 +182,42 @@ impl Gateway {
                 request.variables.as_ref(),
                 &self.limits,
             )
-            .map_err(Refusal::Limit)?;
+            .map_err(|message| {
+                // A fragment cycle is a validation rule (5.5.2.2): reported
+                // with the spreads' locations, as the validator finds them.
+                match &self.validator {
+                    Some(validator) if message.starts_with(cost::CYCLE) => {
+                        Refusal::Invalid(vec![validator.cycle(query, &message)])
+                    }
+                    _ => Refusal::Limit(message),
+                }
+            })?;
+        // Every rule of the spec, once per document (after the measure has
+        // bounded what it may cost). Without the validator (a schema it
+        // cannot read), the checks the engine lacks.
+        if !cached_valid {
+            let errors = match &self.validator {
+                Some(validator) => validator.check(query),
+                None => {
+                    let mut errors = directives::check(&document);
+                    if let Some(operation) = chosen(&document, operation_name)
+                        && let Some(root) = self.root_type(operation.node.ty)
+                    {
+                        errors.extend(literals::check(
+                            &self.registry,
+                            &self.inputs,
+                            &document,
+                            &operation.node,
+                            root,
+                        ));
+                    }
+                    errors
+                }
+            };
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
+        }
         // Once per document: the engine cannot match fragments on unions.
         if !cached_valid && self.unions.needed(&document) {
             let mut rewritten = (*document).clone();
@@ -197,6 +245,11 @@ impl Gateway {
                 }
                 _ => None,
             });
+        let introspects = match (&cached, validated) {
+            (Some(prepared), true) => prepared.introspects,
+            _ => chosen(&document, operation_name)
+                .is_some_and(|op| introspects(&document, &op.node.selection_set.node, 0)),
+        };
         Ok(Arc::new(Prepared {
             document,
             operation_name: operation_name.map(str::to_owned),
@@ -205,6 +258,7 @@ impl Gateway {
             measure,
             projections,
             federated_only,
+            introspects,
             cached: validated,
         }))
     }
@@ -305,6 +359,22 @@ const MAX_FRAGMENT_DEPTH: usize = 16;
 /// The operation a request runs: the named one, else the only one (`None`
 /// when the name matches nothing or the choice is ambiguous; the engine
 /// reports that).
+/// Whether `set` (a root selection) holds `__schema` or `__type`, through
+/// its fragments (bounded: the measure refused deep nesting already).
+fn introspects(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    depth < 32
+        && set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type"),
+            Selection::InlineFragment(inline) => {
+                introspects(document, &inline.node.selection_set.node, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .is_some_and(|f| introspects(document, &f.node.selection_set.node, depth + 1)),
+        })
+}
+
 pub(super) fn chosen<'a>(
     doc: &'a ExecutableDocument,
     name: Option<&str>,

@@ -15,7 +15,18 @@ pub(crate) fn leaf(field: &CompiledField, ty: &Type, json: &Value) -> Result<Gql
         (_, Value::Null) => Err(mismatch(field, ty, json)),
         (BaseType::List(inner), Value::Array(items)) => items
             .iter()
-            .map(|item| leaf(field, inner, item))
+            .enumerate()
+            .map(|(i, item)| {
+                leaf(field, inner, item).map_err(|mut e| {
+                    // The error is at the item (its path ends there).
+                    e.item = Some(
+                        std::iter::once(i)
+                            .chain(e.item.take().unwrap_or_default())
+                            .collect(),
+                    );
+                    e
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(GqlValue::List),
         (BaseType::List(_), _) => Err(mismatch(field, ty, json)),

@@ -103,6 +103,21 @@ impl Extension for NullPropagation {
                 if error.path.is_empty() {
                     error.path = path_of(path_node);
                 }
+                // A null item of a list of non-null items: the error is at
+                // the item (the list itself is what becomes null).
+                if let Some(extensions) = &mut error.extensions
+                    && let Some(async_graphql::Value::List(indices)) =
+                        extensions.get(crate::error::ITEM_EXTENSION).cloned()
+                {
+                    extensions.unset(crate::error::ITEM_EXTENSION);
+                    for index in indices {
+                        if let async_graphql::Value::Number(n) = index
+                            && let Some(i) = n.as_u64().and_then(|i| usize::try_from(i).ok())
+                        {
+                            error.path.push(PathSegment::Index(i));
+                        }
+                    }
+                }
                 match ctx.data_opt::<Arc<RequestState>>() {
                     Some(state) if nullable => {
                         state.absorb(error);

@@ -62,7 +62,7 @@ pub(crate) fn resolver(
                 None => coerce::leaf(&field, &field.def.ty, json),
             };
             match coerced {
-                Ok(value) => return FieldFuture::Value(Some(FieldValue::value(value))),
+                Ok(value) => return FieldFuture::Value(leaf_value(value)),
                 Err(e) => {
                     let result = on_error(&field, &rc, e);
                     return FieldFuture::new(async move { result });
@@ -90,6 +90,15 @@ fn federated_failure(
     }
     let state = rc.ctx.data::<Arc<RequestState>>().ok()?;
     crate::federation::failure(state, json)
+}
+
+/// A coerced leaf as the engine takes it: null is no value (a null list or
+/// enum given as a value would be refused as not a list, not an enum).
+fn leaf_value<'a>(value: async_graphql::Value) -> Option<FieldValue<'a>> {
+    match value {
+        async_graphql::Value::Null => None,
+        value => Some(FieldValue::value(value)),
+    }
 }
 
 /// Applies the field's `@onError` policy to its failure.
@@ -250,6 +259,19 @@ async fn resolve<'a>(
     to_field_value(field, &field.def.ty, &resolved.data)
 }
 
+/// A null item at `indices` of a list whose items are non-null.
+fn null_in_list(field: &CompiledField, indices: Vec<usize>) -> FieldError {
+    let mut error = FieldError::new(
+        ErrorCode::UpstreamBadResponse,
+        format!(
+            "Cannot return null for non-nullable field {}.",
+            field.def.coordinate
+        ),
+    );
+    error.item = Some(indices);
+    error
+}
+
 /// A null item of a list of `field`'s type, as the engine is given it.
 fn null_item<'a>(field: &CompiledField) -> FieldValue<'a> {
     match (&field.out, &field.stand_in_type) {
@@ -273,13 +295,23 @@ fn to_field_value<'a>(
             format!("{}: expected {ty}, got null", field.def.coordinate),
         )),
         (Data::Leaf(json), _) if is_leaf(&field.out) => {
-            coerce::leaf(field, ty, json.get()).map(|v| Some(FieldValue::value(v)))
+            coerce::leaf(field, ty, json.get()).map(leaf_value)
         }
         (Data::Leaf(json), _) => Err(coerce::mismatch(field, ty, json.get())),
         (Data::List(items), BaseType::List(inner)) => {
             let mut values = Vec::with_capacity(items.len());
-            for item in items {
-                values.push(match to_field_value(field, inner, item)? {
+            for (i, item) in items.iter().enumerate() {
+                // A null where the item may not be null fails at the item.
+                if !inner.nullable && matches!(item, Data::Null) {
+                    return Err(null_in_list(field, vec![i]));
+                }
+                let value = to_field_value(field, inner, item).map_err(|mut e| {
+                    if let Some(below) = e.item.take() {
+                        e.item = Some(std::iter::once(i).chain(below).collect());
+                    }
+                    e
+                })?;
+                values.push(match value {
                     Some(value) => value,
                     None => null_item(field),
                 });

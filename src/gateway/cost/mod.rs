@@ -317,6 +317,9 @@ struct Walk<'a> {
     reads_variables: bool,
 }
 
+/// How the measure's refusal of a fragment cycle begins (graphql-js's text).
+pub(crate) const CYCLE: &str = "Cannot spread fragment";
+
 impl<'a> Walk<'a> {
     fn set(&mut self, ty: &str, set: &'a SelectionSet) -> Result<SetCost, String> {
         let mut total = SetCost::default();
@@ -353,12 +356,9 @@ impl<'a> Walk<'a> {
                 .map(|f| format!("\"{f}\""))
                 .collect();
             return Err(if via.is_empty() {
-                format!("Cannot spread fragment \"{name}\" within itself.")
+                format!("{CYCLE} \"{name}\" within itself.")
             } else {
-                format!(
-                    "Cannot spread fragment \"{name}\" within itself via {}.",
-                    via.join(", ")
-                )
+                format!("{CYCLE} \"{name}\" within itself via {}.", via.join(", "))
             });
         }
         self.chain.push(name);
