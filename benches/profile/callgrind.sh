@@ -11,7 +11,10 @@
 # counters, sends N (200) more one at a time over one keep-alive connection,
 # and prints instructions per request (gateway process, all threads).
 # SCHEMA=FILE serves FILE instead of the workload's schema (the same types
-# with other @server settings, e.g. `compression: false`).
+# with other @server settings, e.g. `compression: false`). FRESH=1 makes
+# every request a new document (a comment with the request's number appended
+# to the query), so each one is parsed, measured and validated: the cost of a
+# document the gateway has not seen.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORKLOAD="${1:-product-page}"
@@ -33,12 +36,19 @@ cleanup() {
 trap cleanup EXIT
 start_upstream
 send() {
-  python3 - "$1" "$BODY" "$GP" <<'PY'
-import http.client, sys
-n, body, port = int(sys.argv[1]), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
+  python3 - "$1" "$BODY" "$GP" "${FRESH:-0}" <<'PY'
+import http.client, json, sys, time
+n, body, port, fresh = int(sys.argv[1]), open(sys.argv[2], 'rb').read(), int(sys.argv[3]), sys.argv[4] == '1'
 c = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
-for _ in range(n):
-    c.request('POST', '/graphql', body, {'content-type': 'application/json'})
+stamp = time.monotonic_ns()
+for i in range(n):
+    if fresh:
+        request = json.loads(body)
+        request['query'] += f'\n# {stamp}-{i}'
+        sent = json.dumps(request).encode()
+    else:
+        sent = body
+    c.request('POST', '/graphql', sent, {'content-type': 'application/json'})
     r = c.getresponse(); data = r.read()
     if r.status != 200 or b'"errors"' in data:
         sys.exit(f'bad answer {r.status}: {data[:300]!r}')
