@@ -153,6 +153,11 @@ pub struct FieldError {
 /// which moves it into the error's path.
 pub const ITEM_EXTENSION: &str = "tributary.item";
 
+/// The extension that carries where in the document an error is, when that
+/// is not the field's position (`[line, column]`); the null propagation
+/// moves it into the error's locations.
+pub const LOCATION_EXTENSION: &str = "tributary.location";
+
 impl FieldError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         FieldError {

@@ -103,6 +103,24 @@ impl Extension for NullPropagation {
                 if error.path.is_empty() {
                     error.path = path_of(path_node);
                 }
+                // Where in the document, when not at the field.
+                if let Some(extensions) = &mut error.extensions
+                    && let Some(async_graphql::Value::List(at)) =
+                        extensions.get(crate::error::LOCATION_EXTENSION).cloned()
+                {
+                    extensions.unset(crate::error::LOCATION_EXTENSION);
+                    if let [
+                        async_graphql::Value::Number(line),
+                        async_graphql::Value::Number(column),
+                    ] = at.as_slice()
+                        && let (Some(line), Some(column)) = (line.as_u64(), column.as_u64())
+                    {
+                        error.locations = vec![async_graphql::Pos {
+                            line: usize::try_from(line).unwrap_or(1),
+                            column: usize::try_from(column).unwrap_or(1),
+                        }];
+                    }
+                }
                 // A null item of a list of non-null items: the error is at
                 // the item (the list itself is what becomes null).
                 if let Some(extensions) = &mut error.extensions

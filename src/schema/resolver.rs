@@ -34,6 +34,9 @@ pub(crate) fn resolver(
                 Err::<Option<FieldValue<'_>>, _>(async_graphql::Error::new(NULL_ITEM))
             });
         }
+        if let Some(error) = null_argument(&field, &rc) {
+            return FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(error) });
+        }
         let field = field.clone();
         // Leaves read straight from the parent's JSON: no future needed.
         if let Some(parent) = rc.parent_value.downcast_ref::<ObjRef>()
@@ -90,6 +93,37 @@ fn federated_failure(
     }
     let state = rc.ctx.data::<Arc<RequestState>>().ok()?;
     crate::federation::failure(state, json)
+}
+
+/// A non-null argument given `null` through a variable (a literal `null`
+/// is a validation error): the field fails, at the argument's value
+/// (CoerceArgumentValues, 6.4.1).
+fn null_argument(field: &CompiledField, rc: &ResolverContext<'_>) -> Option<async_graphql::Error> {
+    let def =
+        field.def.args.iter().find(|a| {
+            !a.ty.nullable && rc.args.get(a.name.as_str()).is_some_and(|v| v.is_null())
+        })?;
+    let at = rc
+        .ctx
+        .item
+        .node
+        .arguments
+        .iter()
+        .find(|(name, _)| name.node == def.name)
+        .map_or(rc.ctx.item.pos, |(_, value)| value.pos);
+    Some(
+        async_graphql::Error::new(format!(
+            "Argument \"{}\" of non-null type \"{}\" must not be null.",
+            def.name, def.ty
+        ))
+        .extend_with(|_, ext| {
+            ext.set("code", ErrorCode::BadUserInput.as_str());
+            ext.set(
+                crate::error::LOCATION_EXTENSION,
+                vec![at.line as u64, at.column as u64],
+            );
+        }),
+    )
 }
 
 /// A coerced leaf as the engine takes it: null is no value (a null list or

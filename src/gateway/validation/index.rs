@@ -75,6 +75,9 @@ pub(super) struct Index {
     pub(super) objects: Vec<(usize, Vec<(Named, usize)>)>,
     /// Variable usages: the name and where `$` is.
     pub(super) usages: Vec<Named>,
+    /// `null` given to a field of a @oneOf input object: the object's
+    /// start, the null's, and `Type.field`.
+    pub(super) one_of_nulls: Vec<(usize, usize, String)>,
 }
 
 /// How many fragment spreads deep the walk follows (cycles are a
@@ -315,6 +318,20 @@ impl Walk<'_> {
                         ty: ty.as_ref().map(ToString::to_string),
                     });
                     index.arguments_of(&f.arguments);
+                    if let (Some(schema), Some(parent)) = (self.schema, &self.parent)
+                        && let Ok(definition) = schema.type_field(parent, &f.name)
+                    {
+                        for a in &f.arguments {
+                            if let Some(arg) = definition.argument_by_name(&a.name) {
+                                one_of_nulls(
+                                    schema,
+                                    &a.value,
+                                    arg.ty.inner_named_type(),
+                                    &mut index.one_of_nulls,
+                                );
+                            }
+                        }
+                    }
                     index.directive_list(&f.directives);
                     self.ancestors.push(start);
                     let outer = self.leaf.replace(start);
@@ -366,6 +383,42 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+}
+
+/// The `null`s given to fields of @oneOf input objects in `value` (of the
+/// input type `ty`).
+fn one_of_nulls(
+    schema: &Schema,
+    value: &Node<Value>,
+    ty: &str,
+    out: &mut Vec<(usize, usize, String)>,
+) {
+    match value.as_ref() {
+        Value::List(items) => {
+            for item in items {
+                one_of_nulls(schema, item, ty, out);
+            }
+        }
+        Value::Object(fields) => {
+            let Some(input) = schema.get_input_object(ty) else {
+                return;
+            };
+            let one_of = input.directives.get("oneOf").is_some();
+            for (name, v) in fields {
+                if one_of && matches!(v.as_ref(), Value::Null) {
+                    out.push((
+                        span(value.location()).0,
+                        span(v.location()).0,
+                        format!("{ty}.{name}"),
+                    ));
+                }
+                if let Some(field) = input.fields.get(name) {
+                    one_of_nulls(schema, v, field.ty.inner_named_type(), out);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

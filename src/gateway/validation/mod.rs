@@ -169,6 +169,23 @@ impl Validator {
                 .unwrap_or_else(|| d.error.to_string());
             let main = d.error.location().map(|l| l.offset());
             let syntax = name.is_none();
+            // `null` for a field of a @oneOf input: graphql-js reports the object.
+            if message.ends_with("cannot represent value: null")
+                && let Some((object, _, field)) = index
+                    .one_of_nulls
+                    .iter()
+                    .find(|(_, null, _)| Some(*null) == main)
+            {
+                found.push((
+                    name,
+                    Located {
+                        message: format!("Field \"{field}\" must be non-null."),
+                        at: vec![*object],
+                        syntax: false,
+                    },
+                ));
+                continue;
+            }
             let at = if syntax {
                 Some(main.into_iter().collect())
             } else {
