@@ -120,7 +120,7 @@ impl Gateway {
                 // Syntax errors, and the rules the engine's parser checks
                 // (duplicate names), as graphql-js reports them.
                 Err(e) => {
-                    return Err(match self.validator.as_ref().map(|v| v.check(query)) {
+                    return Err(match self.validator.as_ref().map(|v| v.unparsed(query)) {
                         Some(errors) if !errors.is_empty() => Refusal::Invalid(errors),
                         _ => Refusal::Parse(e),
                     });
@@ -356,9 +356,6 @@ fn plain_roots(
 /// refused by validation; this bounds the walk regardless).
 const MAX_FRAGMENT_DEPTH: usize = 16;
 
-/// The operation a request runs: the named one, else the only one (`None`
-/// when the name matches nothing or the choice is ambiguous; the engine
-/// reports that).
 /// Whether `set` (a root selection) holds `__schema` or `__type`, through
 /// its fragments (bounded: the measure refused deep nesting already).
 fn introspects(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
@@ -375,6 +372,9 @@ fn introspects(document: &ExecutableDocument, set: &SelectionSet, depth: usize) 
         })
 }
 
+/// The operation a request runs: the named one, else the only one (`None`
+/// when the name matches nothing or the choice is ambiguous; the engine
+/// reports that).
 pub(super) fn chosen<'a>(
     doc: &'a ExecutableDocument,
     name: Option<&str>,

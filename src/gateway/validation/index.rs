@@ -174,7 +174,7 @@ impl Index {
         for list in &mut index.directives {
             for d in list.iter_mut() {
                 if let Some(before) = text.get(..d.at)
-                    && !text[d.at..].starts_with('@')
+                    && !text.get(d.at..).is_some_and(|t| t.starts_with('@'))
                     && let Some(offset) = before.trim_end().strip_suffix('@').map(str::len)
                 {
                     d.at = offset;

@@ -223,7 +223,10 @@ impl Validator {
                 && let Some(at) = first.at.first_mut()
             {
                 // graphql-js reports where the line ends without the quote.
-                *at = query[*at..].find('\n').map_or(query.len(), |n| *at + n);
+                *at = query
+                    .get(*at..)
+                    .and_then(|rest| rest.find('\n'))
+                    .map_or(query.len(), |n| *at + n);
             }
             return vec![server_error(query, first, true)];
         }
@@ -263,6 +266,93 @@ impl Validator {
 }
 
 impl Validator {
+    /// A document the engine's parser refused, as graphql-js reports it:
+    /// its first syntax error, or the rules that parser enforces (duplicate
+    /// operation and fragment names, a lone anonymous operation). Only
+    /// parsed and indexed (both linear, bounded), never validated, since the
+    /// measure has not bounded it.
+    pub(crate) fn unparsed(&self, query: &str) -> Vec<ServerError> {
+        let ast = match apollo_compiler::ast::Document::parse(query, "query.graphql") {
+            Ok(ast) => ast,
+            Err(with) => {
+                let Some(first) = with.errors.iter().next() else {
+                    return Vec::new();
+                };
+                let message = first.error.to_string();
+                let mut at = first.error.location().map_or(0, |l| l.offset());
+                if message.contains("unterminated string") {
+                    at = query
+                        .get(at..)
+                        .and_then(|rest| rest.find('\n'))
+                        .map_or(query.len(), |n| at + n);
+                }
+                let error = Located {
+                    message,
+                    at: vec![at],
+                    syntax: true,
+                };
+                return vec![server_error(query, error, true)];
+            }
+        };
+        let index = Index::new(&ast, query, None);
+        let mut errors = Vec::new();
+        let mut named: Vec<&str> = Vec::new();
+        for name in index.operations.iter().filter_map(|o| o.name.as_ref()) {
+            if named.contains(&name.name.as_str()) {
+                continue;
+            }
+            named.push(&name.name);
+            let at: Vec<usize> = index
+                .operations
+                .iter()
+                .filter_map(|o| o.name.as_ref())
+                .filter(|n| n.name == name.name)
+                .map(|n| n.at)
+                .collect();
+            if at.len() > 1 {
+                errors.push(Located {
+                    message: format!("There can be only one operation named \"{}\".", name.name),
+                    at,
+                    syntax: false,
+                });
+            }
+        }
+        if index.operations.len() > 1 {
+            for op in index.operations.iter().filter(|o| o.name.is_none()) {
+                errors.push(Located {
+                    message: "This anonymous operation must be the only defined operation."
+                        .to_owned(),
+                    at: vec![op.start],
+                    syntax: false,
+                });
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for f in &index.fragments {
+            if seen.contains(&f.name.name.as_str()) {
+                continue;
+            }
+            seen.push(&f.name.name);
+            let at: Vec<usize> = index
+                .fragments
+                .iter()
+                .filter(|g| g.name.name == f.name.name)
+                .map(|g| g.name.at)
+                .collect();
+            if at.len() > 1 {
+                errors.push(Located {
+                    message: format!("There can be only one fragment named \"{}\".", f.name.name),
+                    at,
+                    syntax: false,
+                });
+            }
+        }
+        errors
+            .into_iter()
+            .map(|e| server_error(query, e, false))
+            .collect()
+    }
+
     /// The measure's refusal of a fragment cycle (`message`, graphql-js's
     /// text) with the locations of the spreads on the way round, found
     /// without validating the rest of the document.
