@@ -1557,3 +1557,31 @@ async fn trusted_documents_of_a_supergraph_are_planned_at_load() {
         "its first request is shaped from the plan: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_supergraph_gets_every_validation_rule() {
+    // The engine would run this; the spec (5.8.5) refuses it, and so does
+    // the gateway, with graphql-js's text and locations.
+    let shop = Shop::start(None).await;
+    let query = r#"query ($u: Int!) { product(upc: $u) { name } }"#;
+    let (status, body) = within(
+        query,
+        shop.gw
+            .post(json!({ "query": query, "variables": { "u": 1 } }), &[]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let usage = query.rfind("$u").expect("the usage") + 1;
+    assert_eq!(
+        body["errors"],
+        json!([{
+            "message": "Variable \"$u\" of type \"Int!\" used in position expecting type \"String!\".",
+            "locations": [{"line": 1, "column": 8}, {"line": 1, "column": usage}],
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}
+        }]),
+        "{body}"
+    );
+    for subgraph in shop.subgraphs.iter() {
+        assert!(subgraph.requests().is_empty(), "nothing reached a subgraph");
+    }
+}

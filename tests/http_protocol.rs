@@ -812,3 +812,37 @@ async fn engine_validation_errors_read_as_graphql_js_writes_them() {
         json!([{"line": 1, "column": query.find("\"x\"").expect("value") + 1}])
     );
 }
+
+/// The demo schema is validated by the spec-complete validator, not only by
+/// the engine (whose validator lets these through): a variable of the
+/// wrong type (5.8.5) and a duplicate input field (5.6.3) are refused, with
+/// graphql-js's locations, and nothing reaches an upstream.
+#[tokio::test]
+async fn the_demo_schema_gets_every_validation_rule() {
+    let (demo, gw) = demo_gateway().await;
+    let query = r#"query ($id: String!) { product(id: $id) { id } }"#;
+    let body = post(
+        &gw,
+        &json!({ "query": query, "variables": { "id": "1" } }),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(
+        body["errors"],
+        json!([{
+            "message": "Variable \"$id\" of type \"String!\" used in position expecting type \"ID!\".",
+            "locations": [{"line": 1, "column": 8}, {"line": 1, "column": 36}],
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}
+        }]),
+        "{body}"
+    );
+    let query = r#"{ product(id: "1") { id @skip(if: false) @skip(if: true) } }"#;
+    let body = post(&gw, &json!({ "query": query }), None).await.json();
+    assert_eq!(
+        body["errors"][0]["locations"],
+        json!([{"line": 1, "column": 25}, {"line": 1, "column": 42}]),
+        "{body}"
+    );
+    assert_eq!(upstream_calls(&demo), 0, "nothing reached an upstream");
+}
