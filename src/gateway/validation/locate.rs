@@ -268,27 +268,43 @@ fn conflict(index: &Index, at: usize) -> Vec<usize> {
 
 /// Input field uniqueness (5.6.3), which apollo-compiler does not check.
 pub(super) fn duplicate_input_fields(index: &Index) -> Vec<Located> {
-    let mut out = Vec::new();
-    for (_, fields) in &index.objects {
-        let mut seen: Vec<&str> = Vec::new();
-        for (n, _) in fields {
-            if seen.contains(&n.name.as_str()) {
-                continue;
-            }
-            seen.push(&n.name);
-            let same: Vec<usize> = fields
-                .iter()
-                .filter(|(m, _)| m.name == n.name)
-                .map(|(m, _)| m.at)
-                .collect();
-            if same.len() > 1 {
-                out.push(Located {
-                    message: format!("There can be only one input field named \"{}\".", n.name),
-                    at: same,
-                    syntax: false,
-                });
-            }
+    index
+        .objects
+        .iter()
+        .flat_map(|(_, fields)| repeated(fields.iter().map(|(n, _)| n), "input field"))
+        .collect()
+}
+
+/// "There can be only one {what} named "x"." for each name given more than
+/// once among `names`, at every place it is given (graphql-js's
+/// uniqueness rules).
+pub(super) fn repeated<'a>(names: impl Iterator<Item = &'a Named>, what: &str) -> Vec<Located> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for n in names {
+        match groups.iter_mut().find(|(name, _)| *name == n.name) {
+            Some((_, at)) => at.push(n.at),
+            None => groups.push((&n.name, vec![n.at])),
         }
     }
-    out
+    groups
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| Located {
+            message: format!("There can be only one {what} named \"{name}\"."),
+            at,
+            syntax: false,
+        })
+        .collect()
+}
+
+/// Where graphql-js reports the syntax error apollo-compiler found at
+/// `at`: an unterminated string where its line ends.
+pub(super) fn syntax_at(query: &str, message: &str, at: usize) -> usize {
+    if !message.contains("unterminated string") {
+        return at;
+    }
+    query
+        .get(at..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(query.len(), |n| at + n)
 }

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ErrorCode;
 use index::Index;
-use locate::{Located, duplicate_input_fields, locate};
+use locate::{Located, duplicate_input_fields, locate, repeated, syntax_at};
 
 /// The client-visible schema, ready to validate documents against.
 pub(crate) struct Validator {
@@ -219,14 +219,8 @@ impl Validator {
         // as graphql-js's parser stops there.
         if let Some((_, first)) = found.iter().find(|(_, l)| l.syntax) {
             let mut first = first.clone();
-            if first.message.contains("unterminated string")
-                && let Some(at) = first.at.first_mut()
-            {
-                // graphql-js reports where the line ends without the quote.
-                *at = query
-                    .get(*at..)
-                    .and_then(|rest| rest.find('\n'))
-                    .map_or(query.len(), |n| *at + n);
+            if let Some(at) = first.at.first_mut() {
+                *at = syntax_at(query, &first.message, *at);
             }
             return vec![server_error(query, first, true)];
         }
@@ -279,44 +273,20 @@ impl Validator {
                     return Vec::new();
                 };
                 let message = first.error.to_string();
-                let mut at = first.error.location().map_or(0, |l| l.offset());
-                if message.contains("unterminated string") {
-                    at = query
-                        .get(at..)
-                        .and_then(|rest| rest.find('\n'))
-                        .map_or(query.len(), |n| at + n);
-                }
+                let at = first.error.location().map_or(0, |l| l.offset());
                 let error = Located {
+                    at: vec![syntax_at(query, &message, at)],
                     message,
-                    at: vec![at],
                     syntax: true,
                 };
                 return vec![server_error(query, error, true)];
             }
         };
         let index = Index::new(&ast, query, None);
-        let mut errors = Vec::new();
-        let mut named: Vec<&str> = Vec::new();
-        for name in index.operations.iter().filter_map(|o| o.name.as_ref()) {
-            if named.contains(&name.name.as_str()) {
-                continue;
-            }
-            named.push(&name.name);
-            let at: Vec<usize> = index
-                .operations
-                .iter()
-                .filter_map(|o| o.name.as_ref())
-                .filter(|n| n.name == name.name)
-                .map(|n| n.at)
-                .collect();
-            if at.len() > 1 {
-                errors.push(Located {
-                    message: format!("There can be only one operation named \"{}\".", name.name),
-                    at,
-                    syntax: false,
-                });
-            }
-        }
+        let mut errors = repeated(
+            index.operations.iter().filter_map(|o| o.name.as_ref()),
+            "operation",
+        );
         if index.operations.len() > 1 {
             for op in index.operations.iter().filter(|o| o.name.is_none()) {
                 errors.push(Located {
@@ -327,26 +297,10 @@ impl Validator {
                 });
             }
         }
-        let mut seen: Vec<&str> = Vec::new();
-        for f in &index.fragments {
-            if seen.contains(&f.name.name.as_str()) {
-                continue;
-            }
-            seen.push(&f.name.name);
-            let at: Vec<usize> = index
-                .fragments
-                .iter()
-                .filter(|g| g.name.name == f.name.name)
-                .map(|g| g.name.at)
-                .collect();
-            if at.len() > 1 {
-                errors.push(Located {
-                    message: format!("There can be only one fragment named \"{}\".", f.name.name),
-                    at,
-                    syntax: false,
-                });
-            }
-        }
+        errors.extend(repeated(
+            index.fragments.iter().map(|f| &f.name),
+            "fragment",
+        ));
         errors
             .into_iter()
             .map(|e| server_error(query, e, false))
