@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Copy the GraphiQL 3 UMD bundle and the React 18 UMD builds that the gateway
+# Copy the GraphiQL 3 UMD bundle, the React 18 UMD builds and the graphql-ws
+# client (GraphiQL's subscriptions) that the gateway
 # serves with `--graphiql-assets DIR` (or TRIBUTARY_GRAPHIQL_ASSETS=DIR) into DEST.
 # The files come from tests/js/node_modules (pinned in tests/js/package-lock.json);
 # `npm ci` runs first if that folder is missing. Only the npm registry is used.
@@ -25,6 +26,7 @@ assets=(
     "graphiql/graphiql.min.css"
     "react/umd/react.production.min.js"
     "react-dom/umd/react-dom.production.min.js"
+    "graphql-ws/umd/graphql-ws.min.js"
 )
 
 mkdir -p "$dest"

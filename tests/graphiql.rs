@@ -29,6 +29,26 @@ async fn get(gw: &support::TestGateway, path: &str) -> (u16, String, String) {
     (status, content_type, response.text().await.expect("body"))
 }
 
+/// Opens the gateway's GraphiQL in headless Chromium, runs `query`, and
+/// waits for every line of `expect` in the result pane.
+async fn graphiql(
+    gw: &support::TestGateway,
+    query: &str,
+    expect: &str,
+    screenshot: &Path,
+) -> std::process::Output {
+    let mut browser = Command::new("node");
+    browser
+        .arg("tests/js/graphiql.mjs")
+        .arg(format!("{}/", gw.running.url()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GRAPHIQL_QUERY", query)
+        .env("GRAPHIQL_EXPECT", expect)
+        .env("GRAPHIQL_TIMEOUT_MS", "60000")
+        .env("GRAPHIQL_SCREENSHOT", screenshot);
+    support::run_command(browser, Duration::from_secs(120)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_a_query_in_a_browser_without_the_internet() {
     support::require_js_deps();
@@ -56,24 +76,15 @@ async fn graphiql_runs_a_query_in_a_browser_without_the_internet() {
     let local = Assets::local(assets.path()).expect("the copied assets load");
     let gw = support::serve_with_assets(&config, local).await;
 
-    let mut browser = Command::new("node");
-    browser
-        .arg("tests/js/graphiql.mjs")
-        .arg(format!("{}/", gw.running.url()))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env(
-            "GRAPHIQL_QUERY",
-            r#"{ product(id: "42") { details { name } } }"#,
-        )
-        // The answer, and the timeline GraphiQL asks for (header
-        // `tributary-timeline: 1`; the demo schema allows it).
-        .env(
-            "GRAPHIQL_EXPECT",
-            "Product 42\n\"timeline\": {\n\"criticalPath\"",
-        )
-        .env("GRAPHIQL_TIMEOUT_MS", "60000")
-        .env("GRAPHIQL_SCREENSHOT", assets.join("graphiql.png"));
-    let output = support::run_command(browser, Duration::from_secs(120)).await;
+    // The answer, and the timeline GraphiQL asks for (header
+    // `tributary-timeline: 1`; the demo schema allows it).
+    let output = graphiql(
+        &gw,
+        r#"{ product(id: "42") { details { name } } }"#,
+        "Product 42\n\"timeline\": {\n\"criticalPath\"",
+        &assets.join("graphiql.png"),
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
@@ -92,6 +103,31 @@ async fn graphiql_runs_a_query_in_a_browser_without_the_internet() {
             .iter()
             .any(|hit| hit.target == "/products/42"),
         "the catalogue was never asked for product 42"
+    );
+
+    // A subscription in the same page: over a WebSocket (the graphql-ws
+    // client served with the other assets), each event shown as it comes.
+    let output = graphiql(
+        &gw,
+        r#"subscription { stock(productId: "42") { sequence details { name } } }"#,
+        "\"sequence\": 2\nProduct 42",
+        &assets.join("subscription.png"),
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "the subscription in GraphiQL failed (screenshot: {}):\n{}",
+        assets.join("subscription.png").display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inventory = demo.service("inventory").expect("demo has an inventory");
+    assert!(
+        inventory
+            .state
+            .hits()
+            .iter()
+            .any(|hit| hit.target == "/stock/42/events"),
+        "the inventory's event stream was never opened"
     );
 }
 
@@ -112,6 +148,7 @@ async fn without_local_assets_the_page_loads_graphiql_from_the_cdn() {
         "https://unpkg.com/graphiql@3.9.0/graphiql.min.css",
         "https://unpkg.com/react@18.3.1/umd/react.production.min.js",
         "https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js",
+        "https://unpkg.com/graphql-ws@6.4.2/umd/graphql-ws.min.js",
     ] {
         assert!(page.contains(script), "{script} missing from:\n{page}");
     }

@@ -90,6 +90,8 @@ pub struct GraphqlBinding {
 /// A field's `@rest` binding, fully checked.
 #[derive(Debug)]
 pub struct RestBinding {
+    /// On a `Subscription` field: how the call becomes a stream of events.
+    pub live: Option<Live>,
     pub upstream: Arc<UpstreamConfig>,
     pub method: Method,
     /// The path, one template per `/`-separated segment.
@@ -161,4 +163,16 @@ impl BodyTemplate {
             BodyTemplate::Null | BodyTemplate::Bool(_) | BodyTemplate::Number(_) => {}
         }
     }
+}
+
+/// How a `Subscription` field's `@rest` call feeds its events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Live {
+    /// The upstream answers an event stream (`text/event-stream` or
+    /// newline-delimited JSON); each event is one value. A stream silent
+    /// for `idle_timeout` is reconnected.
+    Stream { idle_timeout: Duration },
+    /// `@poll(every:)`: the call is made again at this interval and its
+    /// answer is an event only when it changed.
+    Poll { every: Duration },
 }

@@ -24,7 +24,8 @@ use indexmap::IndexMap;
 use url::Url;
 
 pub use binding::{
-    BatchConfig, BodyTemplate, EntityBinding, EntityKey, FieldSource, GraphqlBinding, RestBinding,
+    BatchConfig, BodyTemplate, EntityBinding, EntityKey, FieldSource, GraphqlBinding, Live,
+    RestBinding,
 };
 pub use cors::{CorsSettings, HeaderList, OriginRule, Origins};
 pub use env::EnvLookup;
@@ -41,6 +42,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub query_type: String,
     pub mutation_type: Option<String>,
+    /// The root type of subscriptions, when the schema has one.
+    pub subscription_type: Option<String>,
     /// The shared second cache tier, from `schema @cache(redis: ...)`.
     pub redis: Option<RedisTier>,
     /// Every named type of the SDL except the built-in scalars.
@@ -118,6 +121,54 @@ pub struct ServerSettings {
     /// The trusted-documents manifest and what to do with operations not
     /// in it; `None`: any operation may run.
     pub trusted_documents: Option<TrustedDocumentsSettings>,
+    /// Limits and timers of subscriptions (WebSocket and SSE).
+    pub subscriptions: SubscriptionSettings,
+}
+
+/// `@server(subscriptions: {...})`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionSettings {
+    /// WebSocket connections at once; one more is refused with 503.
+    pub max_connections: usize,
+    /// Subscriptions one WebSocket connection may hold at once.
+    pub max_per_connection: usize,
+    /// Subscriptions the process holds at once, over every transport.
+    pub max_total: usize,
+    /// A WebSocket must send `connection_init` within this.
+    pub init_timeout: Duration,
+    /// How often the server pings an idle WebSocket (and comments an SSE
+    /// stream) so proxies keep it open.
+    pub keep_alive: Duration,
+    /// Events kept for a subscription whose client reads slower than they
+    /// come.
+    pub buffer: usize,
+    /// What a full buffer does.
+    pub overflow: Overflow,
+}
+
+/// What happens to a subscription whose client does not keep up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// The oldest buffered events are dropped (counted in
+    /// `tributary_subscription_events_dropped_total`); the client gets the
+    /// newest.
+    DropOldest,
+    /// The subscription ends with an error that says so.
+    Close,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            max_connections: 10_000,
+            max_per_connection: 100,
+            max_total: 50_000,
+            init_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(15),
+            buffer: 16,
+            overflow: Overflow::DropOldest,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -142,6 +193,7 @@ impl Default for ServerSettings {
             rate_limits: Vec::new(),
             persisted_queries: Some(PersistedQueriesSettings::default()),
             trusted_documents: None,
+            subscriptions: SubscriptionSettings::default(),
         }
     }
 }

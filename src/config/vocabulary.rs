@@ -241,6 +241,11 @@ const SERVER: &[Arg] = &[
         "{ maxBytes, redis, redisTtl }, or false: automatic persisted queries (on, 4 MiB in memory).",
     ),
     arg(
+        "subscriptions",
+        "tributary__Subscriptions",
+        "{ maxConnections, maxPerConnection, maxTotal, initTimeout, keepAlive, buffer, overflow: DROP_OLDEST | CLOSE }: WebSocket and SSE subscriptions (10000 connections, 100 per connection, 50000 in all, 10s, 15s, 16 events, DROP_OLDEST).",
+    ),
+    arg(
         "trustedDocuments",
         "tributary__TrustedDocuments",
         "{ manifest, mode: ENFORCE | LOG, allowIntrospection }: the operations clients may run (none: any).",
@@ -442,6 +447,26 @@ pub const DIRECTIVES: &[Directive] = &[
             ),
         ],
     },
+    Directive {
+        name: "poll",
+        locations: "FIELD_DEFINITION",
+        description: "On a subscription field: its @rest call is made again at this interval, and an answer that changed is an event (one poll for all subscribers of the same request).",
+        args: &[arg(
+            "every",
+            "tributary__Duration!",
+            "The interval, at least 100ms, e.g. \"5s\".",
+        )],
+    },
+    Directive {
+        name: "stream",
+        locations: "FIELD_DEFINITION",
+        description: "On a subscription field (the default there without @poll): its @rest call answers an event stream, text/event-stream or newline-delimited JSON.",
+        args: &[arg(
+            "idleTimeout",
+            "tributary__Duration",
+            "A stream silent this long (no event, no comment) is reconnected (30s).",
+        )],
+    },
 ];
 
 /// The names of `directive`'s arguments; `@upstream` takes its own and the
@@ -529,6 +554,10 @@ pub fn sdl() -> String {
         (
             "tributary__PersistedQueries",
             "{ maxBytes: 4194304, redis: false, redisTtl: \"24h\" }, or false.",
+        ),
+        (
+            "tributary__Subscriptions",
+            "{ maxConnections: 10000, maxPerConnection: 100, maxTotal: 50000, initTimeout: \"10s\", keepAlive: \"15s\", buffer: 16, overflow: DROP_OLDEST | CLOSE }",
         ),
         (
             "tributary__TrustedDocuments",

@@ -15,8 +15,12 @@ use serde_json::{Value, json};
 pub(crate) fn router(name: &str) -> Router {
     match name {
         "catalogue" => Router::new().route("/products/{id}", get(product)),
-        "pricing" => Router::new().route("/prices/{id}", get(price)),
-        "inventory" => Router::new().route("/stock/{id}", get(stock)),
+        "pricing" => Router::new()
+            .route("/prices/{id}", get(price))
+            .route("/prices/{id}/current", get(current_price)),
+        "inventory" => Router::new()
+            .route("/stock/{id}", get(stock))
+            .route("/stock/{id}/events", get(stock_events)),
         "recommendations" => {
             Router::new().route("/products/{id}/recommendations", get(recommendations))
         }
@@ -89,6 +93,67 @@ async fn stock(Path(id): Path<String>) -> Response {
         "warehouse": WAREHOUSES[(s % 3) as usize],
     }))
     .into_response()
+}
+
+/// Milliseconds since the Unix epoch, as events carry it.
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// A price that changes every three seconds: what `@poll` notices.
+async fn current_price(Path(id): Path<String>) -> Response {
+    if let Some(r) = failure(&id) {
+        return r;
+    }
+    let tick = (now_ms() / 3000.0) as u64;
+    let cents = 500 + seed(&id).wrapping_add(tick * 37) % 50_000;
+    Json(json!({"productId": id, "amount": cents as f64 / 100.0, "currency": "EUR"}))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Every {
+    /// Milliseconds between events (default 1000, at least 10).
+    every: Option<u64>,
+}
+
+/// The inventory's live stock: a Server-Sent Events stream, one event per
+/// `every` ms (default 1 s) with the stock level and the time it was sent
+/// (`at`, ms since the epoch), and a comment every 5 s as a heartbeat.
+async fn stock_events(Path(id): Path<String>, Query(q): Query<Every>) -> Response {
+    if let Some(r) = failure(&id) {
+        return r;
+    }
+    let every = std::time::Duration::from_millis(q.every.unwrap_or(1000).max(10));
+    let s = seed(&id);
+    let ticks = tokio::time::interval(every);
+    let events = futures_util::stream::unfold((ticks, 0u64), move |(mut ticks, n)| {
+        let id = id.clone();
+        async move {
+            ticks.tick().await;
+            let quantity = (s.wrapping_add(n * 7)) % 40;
+            let event = json!({
+                "productId": id,
+                "quantity": quantity,
+                "inStock": quantity > 0,
+                "warehouse": WAREHOUSES[(s % 3) as usize],
+                "sequence": n,
+                "at": now_ms(),
+            });
+            let chunk = format!("id: {n}\nevent: stock\ndata: {event}\n\n");
+            Some((Ok::<_, std::convert::Infallible>(chunk), (ticks, n + 1)))
+        }
+    });
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/event-stream"),
+            (http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

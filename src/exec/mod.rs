@@ -12,6 +12,7 @@
 
 pub(crate) mod data;
 mod inputs;
+pub(crate) mod live;
 pub(crate) mod plan;
 pub(crate) mod projection;
 pub(crate) mod registry;

@@ -57,6 +57,9 @@ pub(crate) struct Registry {
     pub(crate) has_entities: bool,
     /// Argument values completed and coerced as the spec says.
     pub(crate) inputs: super::inputs::InputTypes,
+    /// The upstream feeds of live (subscription) fields, shared by every
+    /// subscriber of the same request.
+    pub(crate) feeds: Arc<crate::upstream::live::Feeds>,
 }
 
 impl Registry {
@@ -172,6 +175,9 @@ impl Registry {
                     .any(|f| matches!(f.def.source, FieldSource::Entity(_)))
             });
         Registry {
+            feeds: Arc::new(crate::upstream::live::Feeds::new(
+                config.server.subscriptions.buffer,
+            )),
             types,
             abstracts,
             has_entities,

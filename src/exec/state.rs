@@ -63,6 +63,14 @@ pub struct RequestState {
     /// The client's operation, when a GraphQL upstream is bound (its
     /// selections are forwarded).
     pub(crate) graphql: Option<Arc<super::resolve::graphql::Operation>>,
+    /// A subscription: the state of the event being resolved, handed to
+    /// the engine's execution of that event (see [`RequestState::event`]).
+    event: Mutex<Option<Arc<RequestState>>>,
+    /// A subscription event's errors, kept from the engine (which would end
+    /// the subscription at the first one) and put back in its response.
+    deferred: Mutex<Vec<ServerError>>,
+    /// This state belongs to a subscription (its events get their own).
+    pub(crate) subscription: bool,
 }
 
 /// What the prepared operation tells execution.
@@ -74,6 +82,8 @@ pub(crate) struct OperationFacts {
     pub(crate) federation: Option<Arc<crate::federation::Request>>,
     /// The client's operation, for GraphQL upstreams.
     pub(crate) graphql: Option<Arc<super::resolve::graphql::Operation>>,
+    /// The operation is a subscription.
+    pub(crate) subscription: bool,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -90,6 +100,11 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// A budget of the same limits, nothing spent.
+    pub(crate) fn fresh(&self) -> Budget {
+        Budget::new(self.max_calls, self.max_resolved)
+    }
+
     pub(crate) fn new(max_calls: u64, max_resolved: u64) -> Budget {
         Budget {
             max_calls,
@@ -155,6 +170,9 @@ impl RequestState {
             projections: facts.projections,
             federation: facts.federation,
             graphql: facts.graphql,
+            subscription: facts.subscription,
+            event: Mutex::default(),
+            deferred: Mutex::default(),
             registry,
             headers,
             metrics,
@@ -166,6 +184,50 @@ impl RequestState {
             tasks: Mutex::default(),
             executed: AtomicBool::new(false),
         })
+    }
+
+    /// The state of one event of this subscription: the same request (its
+    /// headers, operation and span), a fresh budget, dedupe, timeline and
+    /// error list. It becomes the current event, which the engine's
+    /// execution of the event takes ([`RequestState::take_event`]).
+    pub(crate) fn event(&self) -> Arc<RequestState> {
+        let event = RequestState::new(
+            self.registry.clone(),
+            self.headers.clone(),
+            self.metrics.clone(),
+            self.span.clone(),
+            std::time::Instant::now(),
+            self.budget.fresh(),
+            OperationFacts {
+                validated: true,
+                validate_only: false,
+                projections: self.projections.clone(),
+                federation: None,
+                graphql: self.graphql.clone(),
+                subscription: false,
+            },
+        );
+        *self.event.lock().unwrap_or_else(PoisonError::into_inner) = Some(event.clone());
+        event
+    }
+
+    /// The event the engine is about to execute, if this is a subscription.
+    pub(crate) fn take_event(&self) -> Option<Arc<RequestState>> {
+        self.event
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    pub(crate) fn defer(&self, errors: Vec<ServerError>) {
+        self.deferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(errors);
+    }
+
+    pub(crate) fn take_deferred(&self) -> Vec<ServerError> {
+        std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Sends `request`, or joins an identical one already under way.

@@ -7,6 +7,7 @@ mod directives;
 mod engine_errors;
 mod federated;
 mod literals;
+mod live;
 pub mod persisted;
 mod prepare;
 mod typed_walk;
@@ -16,6 +17,7 @@ mod variables;
 
 use coalesce::forwarded_headers;
 pub(crate) use coalesce::{Coalesce, SharedResponse};
+pub use live::Place;
 pub use persisted::{DocumentRef, IncomingRequest, PersistedError, Resolved};
 pub use prepare::{Prepared, Refusal};
 
@@ -86,7 +88,7 @@ pub struct Gateway {
     /// The input types variable values are checked against.
     inputs: variables::InputTypes,
     /// The root types: query, mutation.
-    roots: (String, Option<String>),
+    roots: (String, Option<String>, Option<String>),
     /// Set when every upstream has `dedupe: true`: identical in-flight
     /// queries then share one execution and its response.
     pub(crate) coalesce: Option<Coalesce>,
@@ -112,6 +114,10 @@ pub struct Gateway {
     apq: Option<persisted::store::Store>,
     /// The trusted documents manifest, prepared; `None`: any operation runs.
     trusted: Option<persisted::Trusted>,
+    /// Subscriptions open now (`@server(subscriptions: { maxTotal })`).
+    live: Arc<live::LiveCount>,
+    /// WebSocket connections open now (`subscriptions: { maxConnections }`).
+    sockets: Arc<live::LiveCount>,
 }
 
 impl Gateway {
@@ -198,6 +204,9 @@ impl Gateway {
             reloads: None,
             apq,
             trusted: None,
+            // Subscriptions keep their place across a reload.
+            live: previous.map(|p| p.live.clone()).unwrap_or_default(),
+            sockets: previous.map(|p| p.sockets.clone()).unwrap_or_default(),
             graphql,
             forwarded,
             unions: unions::Unions::new(config),
@@ -237,7 +246,11 @@ impl Gateway {
                 .build(),
             cost: cost::CostModel::new(config),
             inputs: variables::InputTypes::new(config),
-            roots: (config.query_type.clone(), config.mutation_type.clone()),
+            roots: (
+                config.query_type.clone(),
+                config.mutation_type.clone(),
+                config.subscription_type.clone(),
+            ),
             limits: cost::Limits::of(&config.server),
         };
         if let Some(settings) = &config.server.trusted_documents {
@@ -310,6 +323,56 @@ impl Gateway {
         self.schema.sdl()
     }
 
+    /// The state of one request's execution (a subscription's: of the
+    /// whole subscription, each event getting its own below it).
+    fn request_state(
+        &self,
+        request: &GraphqlRequest,
+        prepared: &Prepared,
+        headers: HeaderMap,
+        span: tracing::Span,
+        started: Instant,
+    ) -> Arc<RequestState> {
+        let budget = crate::exec::state::Budget::new(
+            self.settings.max_upstream_calls,
+            self.settings.max_cost,
+        );
+        let subscription = matches!(prepared.kind, Some(OperationType::Subscription));
+        RequestState::new(
+            self.registry.clone(),
+            headers,
+            self.metrics.clone(),
+            span,
+            started,
+            budget,
+            OperationFacts {
+                validated: prepared.cached,
+                validate_only: false,
+                projections: prepared.projections.clone(),
+                federation: self.federation.as_ref().map(|subgraphs| {
+                    Arc::new(crate::federation::Request::new(
+                        subgraphs.clone(),
+                        prepared.document.clone(),
+                        request.operation_name.clone(),
+                        request.variables.clone().unwrap_or_default(),
+                    ))
+                }),
+                graphql: match prepared.kind.and_then(|kind| self.root_type(kind)) {
+                    Some(root) if self.graphql => {
+                        Some(Arc::new(crate::exec::resolve::graphql::Operation::new(
+                            prepared.document.clone(),
+                            request.operation_name.clone(),
+                            request.variables.clone().unwrap_or_default(),
+                            root.to_owned(),
+                        )))
+                    }
+                    _ => None,
+                },
+                subscription,
+            },
+        )
+    }
+
     /// Executes a prepared request that arrived at `started`; with
     /// `timeline`, the response's extensions carry the execution timeline.
     pub async fn execute(
@@ -320,7 +383,6 @@ impl Gateway {
         started: Instant,
         timeline: bool,
     ) -> Outcome {
-        let document = &*prepared.document;
         let kind = match prepared.kind {
             Some(OperationType::Mutation) => "mutation",
             Some(OperationType::Subscription) => "subscription",
@@ -369,42 +431,7 @@ impl Gateway {
             }
             _ => None,
         };
-        let budget = crate::exec::state::Budget::new(
-            self.settings.max_upstream_calls,
-            self.settings.max_cost,
-        );
-        let state = RequestState::new(
-            self.registry.clone(),
-            headers,
-            self.metrics.clone(),
-            span.clone(),
-            started,
-            budget,
-            OperationFacts {
-                validated: prepared.cached,
-                validate_only: false,
-                projections: prepared.projections.clone(),
-                federation: self.federation.as_ref().map(|subgraphs| {
-                    Arc::new(crate::federation::Request::new(
-                        subgraphs.clone(),
-                        prepared.document.clone(),
-                        request.operation_name.clone(),
-                        request.variables.clone().unwrap_or_default(),
-                    ))
-                }),
-                graphql: match prepared.kind.and_then(|kind| self.root_type(kind)) {
-                    Some(root) if self.graphql => {
-                        Some(Arc::new(crate::exec::resolve::graphql::Operation::new(
-                            prepared.document.clone(),
-                            request.operation_name.clone(),
-                            request.variables.clone().unwrap_or_default(),
-                            root.to_owned(),
-                        )))
-                    }
-                    _ => None,
-                },
-            },
-        );
+        let state = self.request_state(&request, prepared, headers, span.clone(), started);
         // Kept only once it validates, so documents that fail cannot fill
         // the cache.
         let query = (!prepared.cached).then(|| request.query.clone());
@@ -430,20 +457,9 @@ impl Gateway {
                 // supergraph fields: shaped without the engine.
                 Some(kind) if shaped => self.shape_federated(&state, kind).await,
                 _ => {
-                    let mut engine_request = Request::new(request.query).data(state.clone());
-                    if let Some(name) = request.operation_name {
-                        engine_request = engine_request.operation_name(name);
-                    }
-                    if let Some(variables) = prepare::with_defaults(
-                        document,
-                        engine_request.operation_name.as_deref(),
-                        request.variables,
-                    ) {
-                        engine_request = engine_request
-                            .variables(Variables::from_json(Value::Object(variables)));
-                    }
-                    engine_request.set_parsed_query(document.clone());
-                    self.schema.execute(engine_request).await
+                    self.schema
+                        .execute(engine_request(request, prepared, &state))
+                        .await
                 }
             }
         }
@@ -534,6 +550,28 @@ impl Gateway {
         }
         Outcome { response, executed }
     }
+}
+
+/// The engine's request for `request`: its parsed document, operation,
+/// variables (with their defaults) and the request's state.
+fn engine_request(
+    request: GraphqlRequest,
+    prepared: &Prepared,
+    state: &Arc<RequestState>,
+) -> Request {
+    let mut engine_request = Request::new(request.query).data(state.clone());
+    if let Some(name) = request.operation_name {
+        engine_request = engine_request.operation_name(name);
+    }
+    if let Some(variables) = prepare::with_defaults(
+        &prepared.document,
+        engine_request.operation_name.as_deref(),
+        request.variables,
+    ) {
+        engine_request = engine_request.variables(Variables::from_json(Value::Object(variables)));
+    }
+    engine_request.set_parsed_query(Arc::unwrap_or_clone(prepared.document.clone()));
+    engine_request
 }
 
 /// A short, stable id of the query text for spans.

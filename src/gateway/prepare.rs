@@ -289,7 +289,7 @@ impl Gateway {
         match kind {
             OperationType::Query => Some(self.roots.0.as_str()),
             OperationType::Mutation => self.roots.1.as_deref(),
-            OperationType::Subscription => None,
+            OperationType::Subscription => self.roots.2.as_deref(),
         }
     }
 

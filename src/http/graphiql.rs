@@ -10,8 +10,9 @@ use http::{StatusCode, header};
 
 use super::AppState;
 
-/// GraphiQL 3 UMD build and the React 18 builds it runs on.
-pub const ASSET_FILES: [(&str, &str); 4] = [
+/// GraphiQL 3 UMD build, the React 18 builds it runs on, and the
+/// graphql-ws client its subscriptions go through.
+pub const ASSET_FILES: [(&str, &str); 5] = [
     ("graphiql.min.css", "text/css; charset=utf-8"),
     ("react.production.min.js", "text/javascript; charset=utf-8"),
     (
@@ -19,13 +20,15 @@ pub const ASSET_FILES: [(&str, &str); 4] = [
         "text/javascript; charset=utf-8",
     ),
     ("graphiql.min.js", "text/javascript; charset=utf-8"),
+    ("graphql-ws.min.js", "text/javascript; charset=utf-8"),
 ];
 
-const CDN: [&str; 4] = [
+const CDN: [&str; 5] = [
     "https://unpkg.com/graphiql@3.9.0/graphiql.min.css",
     "https://unpkg.com/react@18.3.1/umd/react.production.min.js",
     "https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js",
     "https://unpkg.com/graphiql@3.9.0/graphiql.min.js",
+    "https://unpkg.com/graphql-ws@6.4.2/umd/graphql-ws.min.js",
 ];
 
 /// Where the page loads its scripts from.
@@ -54,7 +57,7 @@ impl Assets {
         Ok(Assets::Local(files))
     }
 
-    fn urls(&self) -> [String; 4] {
+    fn urls(&self) -> [String; 5] {
         match self {
             Assets::Cdn => CDN.map(str::to_owned),
             Assets::Local(_) => ASSET_FILES.map(|(name, _)| format!("/graphiql/assets/{name}")),
@@ -93,7 +96,7 @@ pub async fn asset(State(app): State<AppState>, UrlPath(file): UrlPath<String>) 
 }
 
 fn render(assets: &Arc<Assets>) -> String {
-    let [css, react, react_dom, graphiql] = assets.urls();
+    let [css, react, react_dom, graphiql, graphql_ws] = assets.urls();
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -107,6 +110,7 @@ fn render(assets: &Arc<Assets>) -> String {
   <script src="{react}"></script>
   <script src="{react_dom}"></script>
   <script src="{graphiql}"></script>
+  <script src="{graphql_ws}"></script>
 </head>
 <body>
   <div id="graphiql">Loading GraphiQL...</div>
@@ -123,7 +127,25 @@ query ProductPage {{
   }}
 }}
 `;
+    // Subscriptions go over a WebSocket (graphql-transport-ws) to the same
+    // endpoint; GraphiQL shows each event as it arrives.
+    const ws = graphqlWs.createClient({{
+      url: (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql',
+      lazy: true,
+    }});
+    function isSubscription(params, opts) {{
+      const ast = opts && opts.documentAST;
+      if (!ast) return /^\s*subscription\b/.test(params.query);
+      const ops = ast.definitions.filter((d) => d.kind === 'OperationDefinition');
+      const op = params.operationName
+        ? ops.find((o) => o.name && o.name.value === params.operationName)
+        : ops[0];
+      return !!op && op.operation === 'subscription';
+    }}
     async function fetcher(params, opts) {{
+      if (isSubscription(params, opts)) {{
+        return ws.iterate({{ query: params.query, variables: params.variables, operationName: params.operationName }});
+      }}
       const res = await fetch('/graphql', {{
         method: 'POST',
         headers: Object.assign(

@@ -20,7 +20,7 @@ pub const TIMELINE_HEADER: &str = "tributary-timeline";
 use async_graphql::ServerError;
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::graphiql;
 use super::negotiate::{ResponseType, response_type, wants_html};
-use super::{AppState, PeerAddr};
+use super::{AppState, PeerAddr, Stopping};
 use crate::error::ErrorCode;
 use crate::gateway::{Coalesce, IncomingRequest, Outcome, PersistedError, Refusal, SharedResponse};
 use crate::ratelimit::{Refused, retry_after_secs};
@@ -37,11 +37,13 @@ use async_graphql::parser::Error as ParseError;
 pub async fn post(
     State(app): State<AppState>,
     peer: Option<Extension<PeerAddr>>,
+    stopping: Option<Extension<Stopping>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let Some(rt) = response_type(&headers) else {
+    let live = Live::of(&headers, stopping);
+    let Some(rt) = live.response_type(&headers) else {
         return not_acceptable();
     };
     // Before the body is read: a client over its limit costs no more.
@@ -119,33 +121,67 @@ pub async fn post(
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
     };
-    run(&app, rt, request, headers, false, started).await
+    run(&app, rt, request, headers, false, started, live).await
 }
 
-pub async fn get(
-    State(app): State<AppState>,
-    peer: Option<Extension<PeerAddr>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// Whether the client asked for an event stream (GraphQL over SSE), and
+/// the server's stop signal that ends one.
+struct Live {
+    sse: bool,
+    stopping: Option<Stopping>,
+}
+
+impl Live {
+    fn of(headers: &HeaderMap, stopping: Option<Extension<Stopping>>) -> Live {
+        Live {
+            sse: super::sse::wants_event_stream(headers),
+            stopping: stopping.map(|s| s.0),
+        }
+    }
+
+    /// How errors before the stream are answered: as
+    /// `application/graphql-response+json` for an event stream.
+    fn response_type(&self, headers: &HeaderMap) -> Option<ResponseType> {
+        if self.sse {
+            Some(ResponseType::GraphqlResponse)
+        } else {
+            response_type(headers)
+        }
+    }
+}
+
+/// `GET /graphql`: a query in the query string, GraphiQL for a browser, or
+/// a WebSocket upgrade (subscriptions, see `ws`).
+pub async fn get(State(app): State<AppState>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    let query = query.unwrap_or_default();
-    if query.is_empty() && wants_html(&headers) {
+    let (parts, _body) = request.into_parts();
+    let peer = parts.extensions.get::<PeerAddr>().copied();
+    let upgrade = super::ws::is_upgrade(&parts.headers);
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    if !upgrade && query.is_empty() && wants_html(&parts.headers) {
         return graphiql::page(State(app)).await;
     }
-    let Some(rt) = response_type(&headers) else {
+    let live = Live::of(
+        &parts.headers,
+        parts.extensions.get::<Stopping>().cloned().map(Extension),
+    );
+    let Some(rt) = live.response_type(&parts.headers) else {
         return not_acceptable();
     };
     if let Some(limits) = app.gateway.client_limits()
-        && let Err(refused) = limits.admit_head(&headers, peer.map(|p| p.0.0)).await
+        && let Err(refused) = limits.admit_head(&parts.headers, peer.map(|p| p.0)).await
     {
         return rate_limited(rt, &refused);
     }
+    if upgrade {
+        return super::ws::upgrade(app, parts).await;
+    }
+    let headers = parts.headers;
     let request = match super::request::from_query_string(&query) {
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
     };
-    run(&app, rt, request, headers, true, started).await
+    run(&app, rt, request, headers, true, started, live).await
 }
 
 /// Documents at least this long are parsed and measured on the blocking
@@ -162,6 +198,7 @@ async fn run(
     headers: HeaderMap,
     read_only: bool,
     started: Instant,
+    live: Live,
 ) -> Response {
     // The document a hash or id names, and whether the manifest lets it run.
     let resolved = match app.gateway.resolve(incoming).await {
@@ -267,6 +304,27 @@ async fn run(
     // What else changes the bytes of the response: its media type and
     // whether it carries the timeline.
     let variant = [u8::from(rt == ResponseType::Json), u8::from(timeline)];
+    let subscription = crate::gateway::Gateway::is_subscription(&prepared);
+    if live.sse || subscription {
+        if !live.sse {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                rt,
+                "a subscription needs a WebSocket (graphql-transport-ws or graphql-ws) or `Accept: text/event-stream`".to_owned(),
+            );
+        }
+        if let Some((hash, query)) = &register {
+            app.gateway.register(hash, query);
+        }
+        return super::sse::respond(
+            &app.gateway,
+            request,
+            prepared,
+            headers,
+            live.stopping,
+            timeline,
+        );
+    }
     let key = app
         .gateway
         .coalesce_key(&request, &prepared, &headers, &variant);

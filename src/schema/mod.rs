@@ -4,13 +4,14 @@
 pub(crate) mod coerce;
 mod null_propagation;
 mod resolver;
+mod subscription;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar,
-    Schema, TypeRef, Union,
+    Schema, Subscription, SubscriptionField, TypeRef, Union,
 };
 use async_graphql::parser::types::{BaseType, Type};
 
@@ -33,13 +34,35 @@ pub fn build(
     let registry = Arc::new(Registry::build(config, upstreams));
     // Depth and cost are checked before the engine sees a document
     // (`gateway::cost`), with list sizes and fragments accounted for.
-    let mut builder = Schema::build(&config.query_type, config.mutation_type.as_deref(), None)
-        .extension(null_propagation::NullPropagation);
+    let mut builder = Schema::build(
+        &config.query_type,
+        config.mutation_type.as_deref(),
+        config.subscription_type.as_deref(),
+    )
+    .extension(null_propagation::NullPropagation);
     if !config.server.introspection {
         builder = builder.disable_introspection();
     }
     for (name, def) in &config.types {
         builder = match def {
+            TypeDef::Object(object)
+                if config.subscription_type.as_deref() == Some(name.as_str()) =>
+            {
+                let overflow = config.server.subscriptions.overflow;
+                let ty = output_type(Subscription::new(name), object, |fname, fdef| {
+                    let rt = registry
+                        .field(name, fname)
+                        .cloned()
+                        .ok_or_else(|| format!("{name}.{fname} missing from the registry"))?;
+                    let ty = crate::exec::registry::engine_type(config, name, fname, &fdef.ty);
+                    Ok(SubscriptionField::new(
+                        fname,
+                        type_ref(&ty),
+                        subscription::resolver(rt, overflow),
+                    ))
+                })?;
+                builder.register(ty)
+            }
             TypeDef::Object(object) => {
                 let ty = output_type(Object::new(name), object, |fname, fdef| {
                     let rt = registry

@@ -28,6 +28,51 @@ use crate::exec::RequestState;
 
 pub(crate) struct NullPropagation;
 
+/// One event of a subscription: executed with the event's own state (which
+/// the resolvers find before the subscription's), its absorbed errors and
+/// stale marks reported with it. Errors of an event that still has data
+/// are kept from the engine, which would end the subscription at the first
+/// one, and put back by the gateway; an event without data (a failure at a
+/// non-null root) ends it.
+async fn event(
+    subscription: &Arc<RequestState>,
+    ctx: &ExtensionContext<'_>,
+    operation_name: Option<&str>,
+    next: NextExecute<'_>,
+) -> Response {
+    subscription.mark_executed();
+    let Some(event) = subscription.take_event() else {
+        return next.run(ctx, operation_name).await;
+    };
+    event.mark_executed();
+    let mut data = async_graphql::Data::default();
+    data.insert(event.clone());
+    let mut response = next.run_with_data(ctx, operation_name, data).await;
+    if let Some(stale) = event.take_stale() {
+        response.extensions.insert("stale".to_owned(), stale);
+    }
+    // Absorbed by a resolver (the event's state) or by this extension's
+    // null propagation (which sees the subscription's).
+    let mut errors = event.take_absorbed();
+    errors.append(&mut subscription.take_absorbed());
+    errors.append(&mut response.errors);
+    if let Some(exceeded) = event.budget.exceeded() {
+        // A run-time limit stops the operation: the subscription ends.
+        response.data = Value::Null;
+        errors = vec![
+            exceeded
+                .into_graphql()
+                .into_server_error(async_graphql::Pos::default()),
+        ];
+    }
+    if matches!(response.data, Value::Null) {
+        response.errors = errors;
+    } else {
+        subscription.defer(errors);
+    }
+    response
+}
+
 impl ExtensionFactory for NullPropagation {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(NullPropagation)
@@ -59,6 +104,11 @@ impl Extension for NullPropagation {
         next: NextExecute<'_>,
     ) -> Response {
         let state = ctx.data_opt::<Arc<RequestState>>();
+        if let Some(state) = state
+            && state.subscription
+        {
+            return event(state, ctx, operation_name, next).await;
+        }
         if let Some(state) = state {
             state.mark_executed();
             // The document validated: that is all a load-time check asks.

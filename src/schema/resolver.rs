@@ -248,12 +248,7 @@ async fn resolve<'a>(
     let resolved = match parent.and_then(|p| p.0.child(key)) {
         Some(slot) => slot.get().await?,
         None => {
-            let args: Map<String, Value> = rc
-                .args
-                .as_index_map()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone().into_json().unwrap_or(Value::Null)))
-                .collect();
+            let args = arguments(rc);
             // The response paths of the field and of its parent object.
             let (path, join) = match &rc.ctx.path_node {
                 Some(node) => (
@@ -293,6 +288,15 @@ async fn resolve<'a>(
     to_field_value(field, &field.def.ty, &resolved.data)
 }
 
+/// The field's argument values as JSON.
+pub(super) fn arguments(rc: &ResolverContext<'_>) -> Map<String, Value> {
+    rc.args
+        .as_index_map()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into_json().unwrap_or(Value::Null)))
+        .collect()
+}
+
 /// A null item at `indices` of a list whose items are non-null.
 fn null_in_list(field: &CompiledField, indices: Vec<usize>) -> FieldError {
     let mut error = FieldError::new(
@@ -317,7 +321,7 @@ fn null_item<'a>(field: &CompiledField) -> FieldValue<'a> {
     }
 }
 
-fn to_field_value<'a>(
+pub(super) fn to_field_value<'a>(
     field: &CompiledField,
     ty: &Type,
     data: &Data,

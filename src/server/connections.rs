@@ -97,6 +97,9 @@ pub(super) async fn serve(
     let cap = max_connections(&settings);
     let places = Arc::new(Semaphore::new(cap));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Closed once every upgraded connection (WebSocket) holding a sender is
+    // gone: the drain waits for those too.
+    let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<()>(1);
     let settings = Arc::new(settings);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -132,6 +135,7 @@ pub(super) async fn serve(
             builder: builder.clone(),
             settings: settings.clone(),
             stop: stop_rx.clone(),
+            drain: drain_tx.clone(),
             peer: settings.peer_addresses.then_some(PeerAddr(peer)),
         };
         match places.clone().try_acquire_owned() {
@@ -155,7 +159,13 @@ pub(super) async fn serve(
     // Every connection holds a place until it closes: all places back means
     // all connections are done.
     let all = u32::try_from(cap).unwrap_or(u32::MAX);
-    if tokio::time::timeout(settings.shutdown_grace, places.acquire_many(all))
+    drop(drain_tx);
+    let drained = async {
+        let _all_back = places.acquire_many(all).await;
+        // Every sender dropped: no upgraded connection is left.
+        while drain_rx.recv().await.is_some() {}
+    };
+    if tokio::time::timeout(settings.shutdown_grace, drained)
         .await
         .is_err()
     {
@@ -181,6 +191,7 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     settings: Arc<ConnectionSettings>,
     stop: watch::Receiver<bool>,
+    drain: tokio::sync::mpsc::Sender<()>,
     /// Added to each request's extensions, when something reads it.
     peer: Option<PeerAddr>,
 }
@@ -192,12 +203,18 @@ impl Connection {
             let activity = activity.clone();
             let app = self.app.clone();
             let peer = self.peer;
+            let stopping = crate::http::Stopping {
+                signal: self.stop.clone(),
+                drain: self.drain.clone(),
+            };
             hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
                 let busy = activity.enter();
                 let mut app = app.current();
                 if let Some(peer) = peer {
                     request.extensions_mut().insert(peer);
                 }
+                // Long-lived responses (subscriptions) end when the server stops.
+                request.extensions_mut().insert(stopping.clone());
                 async move {
                     let response =
                         tower_service::Service::call(&mut app, request.map(axum::body::Body::new))

@@ -94,7 +94,11 @@ async fn status(State(state): State<AppState>) -> axum::response::Response {
     let gateway = &state.gateway;
     let upstreams = gateway.metrics().summaries(gateway.upstreams());
     let timelines = gateway.recent().list();
-    axum::response::Html(crate::telemetry::status::render(&upstreams, &timelines)).into_response()
+    let live = gateway.live_streams();
+    axum::response::Html(crate::telemetry::status::render(
+        &upstreams, &live, &timelines,
+    ))
+    .into_response()
 }
 
 fn text(status: StatusCode, body: &'static str) -> axum::response::Response {

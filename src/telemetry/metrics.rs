@@ -61,6 +61,8 @@ pub struct Metrics {
     overhead: Histogram,
     /// Automatic persisted queries and trusted documents, by result.
     pub persisted: PersistedCounters,
+    /// Subscriptions and their transports.
+    pub live: super::live::LiveFamilies,
     /// Per upstream: the `ok` histogram resolved once (the hot path takes
     /// no lock on the family and allocates no labels), and recent calls.
     upstreams: HashMap<String, PerUpstream>,
@@ -158,6 +160,7 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             overhead.clone(),
         );
+        let live = super::live::LiveFamilies::register(&mut registry);
         let apq = Family::<ResultLabel, Counter>::default();
         let trusted = Family::<ResultLabel, Counter>::default();
         // Resolved once: the gateway increments these, building no labels
@@ -215,6 +218,7 @@ impl Metrics {
             overhead,
             upstreams: per_upstream,
             persisted,
+            live,
         }
     }
 

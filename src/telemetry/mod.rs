@@ -1,6 +1,7 @@
 //! Visibility: OpenTelemetry spans, per-request timelines, Prometheus
 //! metrics, and the status page.
 
+pub mod live;
 pub mod metrics;
 pub mod otel;
 pub mod status;

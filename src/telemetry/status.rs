@@ -14,7 +14,25 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn render(upstreams: &[UpstreamSummary], timelines: &[std::sync::Arc<Timeline>]) -> String {
+/// One live stream (a feed of subscriptions) as the status page lists it.
+#[derive(Debug, Clone)]
+pub struct LiveStream {
+    pub upstream: String,
+    pub path: String,
+    /// `stream` or `poll`.
+    pub mode: &'static str,
+    pub phase: &'static str,
+    pub subscribers: usize,
+    pub events: u64,
+    pub reconnects: u64,
+    pub age: std::time::Duration,
+}
+
+pub fn render(
+    upstreams: &[UpstreamSummary],
+    live: &[LiveStream],
+    timelines: &[std::sync::Arc<Timeline>],
+) -> String {
     let mut html = String::from(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tributary status</title>
@@ -49,7 +67,27 @@ svg text { font: 11px system-ui, sans-serif; }
             breaker = u.breaker,
         );
     }
-    html.push_str("</tbody></table>\n<h2>Recent executions</h2>\n");
+    html.push_str("</tbody></table>\n<h2>Live streams</h2>\n");
+    if live.is_empty() {
+        html.push_str("<p id=\"live\">No subscriptions now.</p>\n");
+    } else {
+        html.push_str("<table id=\"live\"><thead><tr><th>upstream and path</th><th>kind</th><th>state</th><th>subscribers</th><th>events</th><th>reconnects</th><th>open for</th></tr></thead><tbody>\n");
+        for feed in live {
+            let label = escape(&format!("{} {}", feed.upstream, feed.path));
+            let _ = writeln!(
+                html,
+                r#"<tr data-feed="{label}"><td>{label}</td><td>{mode}</td><td>{phase}</td><td>{subs}</td><td>{events}</td><td>{reconnects}</td><td>{age}s</td></tr>"#,
+                mode = feed.mode,
+                phase = feed.phase,
+                subs = feed.subscribers,
+                events = feed.events,
+                reconnects = feed.reconnects,
+                age = feed.age.as_secs(),
+            );
+        }
+        html.push_str("</tbody></table>\n");
+    }
+    html.push_str("<h2>Recent executions</h2>\n");
     if timelines.is_empty() {
         html.push_str("<p>No executions yet: run a query.</p>\n");
     }

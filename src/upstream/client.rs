@@ -23,6 +23,9 @@ pub struct Upstream {
     /// The name, shared by every record that mentions this upstream.
     pub label: Arc<str>,
     client: reqwest::Client,
+    /// The client of event streams: no read timeout (a stream's silence is
+    /// bounded by its own idle timeout), made at the first stream.
+    pub(super) streams: std::sync::OnceLock<reqwest::Client>,
     pub guard: Guard,
     pub cache: Option<ResponseCache>,
     inflight: Inflight<cache::CacheKey, Answer>,
@@ -81,22 +84,7 @@ impl Upstream {
     ) -> Result<Upstream, reqwest::Error> {
         crate::init_tls();
         let policies = &config.policies;
-        // No overall reqwest timeout: the guard's deadline covers retries too.
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(policies.connect_timeout)
-            .read_timeout(policies.read_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none());
-        if config.http2_only {
-            builder = builder.http2_prior_knowledge();
-        }
-        let mut defaults = http::HeaderMap::new();
-        for (name, value) in &config.headers {
-            defaults.append(name.clone(), value.clone());
-        }
-        let client = builder.default_headers(defaults).build()?;
+        let client = http_client(&config, Some(policies.read_timeout))?;
         let guard = Guard::new(&config.name, policies, buckets);
         let cache = policies
             .cache
@@ -106,6 +94,7 @@ impl Upstream {
             label: Arc::from(config.name.as_str()),
             config,
             client,
+            streams: std::sync::OnceLock::new(),
             guard,
             cache,
             inflight: Inflight::detached(),
@@ -336,15 +325,7 @@ impl Upstream {
         for (name, value) in trace {
             builder = builder.header(name, value);
         }
-        if let Some(body) = &request.body {
-            builder = builder
-                .header(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                )
-                .body(body.clone());
-        }
-        let mut response = builder
+        let mut response = with_body(builder, request)
             .send()
             .await
             .map_err(|e| classify(&e, self.config.policies.read_timeout))?;
@@ -469,8 +450,50 @@ impl Drop for CutOff {
     }
 }
 
+/// `request`'s JSON body, if it has one, on `builder`.
+pub(super) fn with_body(
+    builder: reqwest::RequestBuilder,
+    request: &UpstreamRequest,
+) -> reqwest::RequestBuilder {
+    match &request.body {
+        Some(body) => builder
+            .header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )
+            .body(body.clone()),
+        None => builder,
+    }
+}
+
+/// The pooled client of `config`, with `read_timeout` between any two reads
+/// of a response. No overall reqwest timeout: the guard's deadline covers
+/// retries too.
+pub(super) fn http_client(
+    config: &UpstreamConfig,
+    read_timeout: Option<Duration>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(config.policies.connect_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(read_timeout) = read_timeout {
+        builder = builder.read_timeout(read_timeout);
+    }
+    if config.http2_only {
+        builder = builder.http2_prior_knowledge();
+    }
+    let mut defaults = http::HeaderMap::new();
+    for (name, value) in &config.headers {
+        defaults.append(name.clone(), value.clone());
+    }
+    builder.default_headers(defaults).build()
+}
+
 /// reqwest's messages carry the URL, which may hold secrets: keep the kind only.
-fn classify(e: &reqwest::Error, read_timeout: std::time::Duration) -> AttemptError {
+pub(super) fn classify(e: &reqwest::Error, read_timeout: std::time::Duration) -> AttemptError {
     if e.is_connect() {
         AttemptError::Connect
     } else if e.is_timeout() {

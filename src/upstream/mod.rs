@@ -6,6 +6,7 @@ pub mod cache;
 mod client;
 pub mod guard;
 pub(crate) mod inflight;
+pub mod live;
 mod projection;
 mod request;
 mod spec;

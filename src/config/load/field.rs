@@ -36,6 +36,8 @@ impl Loader<'_> {
         let mut on_error = None;
         let mut cache = None;
         let mut list_size = None;
+        let mut poll = None;
+        let mut stream = None;
         for d in &node.directives {
             match d.node.name.node.as_str() {
                 "rest" => {
@@ -51,6 +53,8 @@ impl Loader<'_> {
                     graphql = Some(d);
                 }
                 "from" => from = Some(d),
+                "poll" => poll = Some(d),
+                "stream" => stream = Some(d),
                 "entity" => entity = Some(d),
                 "onError" => on_error = Some(d),
                 "cache" => cache = Some(d),
@@ -59,11 +63,13 @@ impl Loader<'_> {
                 other => self.error(
                     d.pos,
                     format!(
-                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @entity, @from, @cache, @onError or @listSize"
+                        "unknown directive @{other} on `{coordinate}`; expected @rest, @graphql, @entity, @from, @cache, @onError, @listSize, @poll or @stream"
                     ),
                 ),
             }
         }
+        let subscription = Some(parent) == scope.subscription_type;
+        let live = self.live(&coordinate, subscription, poll, stream);
         let ctx = FieldCtx {
             coordinate: &coordinate,
             args: &args,
@@ -97,7 +103,13 @@ impl Loader<'_> {
                     FieldSource::Parent(vec![])
                 }
                 (Some(r), None) => match self.rest(r, cache.take(), &ctx, scope) {
-                    Some(binding) => FieldSource::Rest(Arc::new(binding)),
+                    Some(mut binding) => {
+                        if live.is_some() && binding.batch.is_some() {
+                            self.error(r.pos, format!("`{coordinate}` is live: a subscription's call is made once per subscription, so `batch` does not apply"));
+                        }
+                        binding.live = live.clone();
+                        FieldSource::Rest(Arc::new(binding))
+                    }
                     None => FieldSource::Parent(vec![]),
                 },
                 (None, Some(f)) => FieldSource::Parent(self.from(f, &coordinate, is_root)),
@@ -120,6 +132,9 @@ impl Loader<'_> {
                 (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
             },
         };
+        if subscription && !matches!(source, FieldSource::Rest(_)) {
+            self.error(field.pos, format!("`{coordinate}` is a field of the subscription type and needs @rest: an upstream event stream, or with @poll(every:) a call made again at that interval"));
+        }
         if let Some(d) = cache {
             self.error(
                 d.pos,

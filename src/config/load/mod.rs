@@ -35,12 +35,14 @@ mod field;
 mod from;
 mod graphql;
 mod list_size;
+mod live;
 mod on_error;
 mod persisted;
 mod rate_limit;
 mod rest;
 mod server;
 mod shared;
+mod subscriptions;
 mod upstream;
 
 use extend::merge_extensions;
@@ -155,6 +157,7 @@ impl Loader<'_> {
         let mut server = ServerSettings::default();
         let mut query_type = None;
         let mut mutation_type = None;
+        let mut subscription_type = None;
         let mut type_defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
         let mut defaults = Policies::default();
         let mut redis = None;
@@ -170,7 +173,7 @@ impl Loader<'_> {
                         mutation_type = Some(m.node.to_string());
                     }
                     if let Some(s) = &schema_node.subscription {
-                        self.error(s.pos, "subscriptions are not supported");
+                        subscription_type = Some((s.node.to_string(), s.pos));
                     }
                     // Defaults first, wherever they stand, so every
                     // @upstream starts from them.
@@ -246,12 +249,30 @@ impl Loader<'_> {
             }
             None => names.contains("Mutation").then(|| "Mutation".to_owned()),
         };
+        let subscription_type = match subscription_type {
+            Some((s, pos)) => {
+                if !names.contains(&s) {
+                    self.error(pos, format!("the subscription type `{s}` is not defined"));
+                }
+                Some(s)
+            }
+            None => names
+                .contains("Subscription")
+                .then(|| "Subscription".to_owned()),
+        };
+        if let (Some(s), Some(_)) = (&subscription_type, &self.federated) {
+            self.error(
+                Pos { line: 1, column: 1 },
+                format!("the subscription type `{s}` of an overlay: a supergraph's subscriptions come from its subgraphs"),
+            );
+        }
 
         let scope = Scope {
             names: &names,
             upstreams: &upstreams,
             query_type: &query_type,
             mutation_type: mutation_type.as_deref(),
+            subscription_type: subscription_type.as_deref(),
             kinds: type_defs
                 .iter()
                 .map(|t| (t.node.name.node.to_string(), &t.node.kind))
@@ -291,6 +312,7 @@ impl Loader<'_> {
             server,
             query_type,
             mutation_type,
+            subscription_type,
             types,
         })
     }
@@ -454,7 +476,9 @@ impl Loader<'_> {
                 );
             }
         }
-        let is_root = name == scope.query_type || Some(name) == scope.mutation_type;
+        let is_root = name == scope.query_type
+            || Some(name) == scope.mutation_type
+            || Some(name) == scope.subscription_type;
         // The JSON keys a `{$parent.X}` in this type's bindings may read: the
         // fields that come from the parent JSON rather than their own call.
         let json_keys: HashSet<String> = fields
@@ -500,5 +524,6 @@ struct Scope<'a> {
     upstreams: &'a IndexMap<String, Arc<UpstreamConfig>>,
     query_type: &'a str,
     mutation_type: Option<&'a str>,
+    subscription_type: Option<&'a str>,
     kinds: std::collections::HashMap<String, &'a TypeKind>,
 }

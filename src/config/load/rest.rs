@@ -176,6 +176,7 @@ impl Loader<'_> {
         };
         let trips_breaker = args.bool("tripsBreaker", &mut self.diags).unwrap_or(true);
         Some(RestBinding {
+            live: None,
             trips_breaker,
             path_template,
             cache_ttl,

@@ -99,6 +99,9 @@ impl Loader<'_> {
         if let Some(value) = args.get("persistedQueries") {
             server.persisted_queries = self.persisted_queries(value);
         }
+        if let Some(value) = args.get("subscriptions") {
+            server.subscriptions = self.subscriptions(value);
+        }
         if let Some(value) = args.get("trustedDocuments") {
             server.trusted_documents = self.trusted_documents(value);
         }

@@ -397,6 +397,27 @@ fn cache_use(fetched: &Fetched) -> CacheUse {
     }
 }
 
+/// One subscription event, the value of `plan`'s root field: shaped by the
+/// field's type, its bound children started under `state` (the event's own).
+pub(crate) fn shape_event(state: &Arc<RequestState>, plan: &Plan, json: Arc<Value>) -> Data {
+    let at = Position {
+        path: Arc::from(plan.key.as_str()),
+        call: None,
+        span: state.span.clone(),
+        keyed: false,
+    };
+    shape(state, plan, &plan.field.def.ty, View::root(json), &at)
+}
+
+/// Renders a root field's request (no parent); `None` when a path input is
+/// missing.
+pub(crate) fn root_request(
+    state: &RequestState,
+    plan: &Plan,
+) -> Result<Option<UpstreamRequest>, FieldError> {
+    prepare(state, plan, &Value::Null)
+}
+
 /// Shapes `json` (the value at `at`) by the field's type: objects get their
 /// children started.
 fn shape(state: &Arc<RequestState>, plan: &Plan, ty: &Type, json: View, at: &Position) -> Data {

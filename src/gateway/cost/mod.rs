@@ -55,6 +55,7 @@ pub(crate) struct CostModel {
     types: HashMap<String, HashMap<String, FieldCost>>,
     query: String,
     mutation: Option<String>,
+    subscription: Option<String>,
     default_list_size: u64,
 }
 
@@ -207,6 +208,7 @@ impl CostModel {
             types,
             query: config.query_type.clone(),
             mutation: config.mutation_type.clone(),
+            subscription: config.subscription_type.clone(),
             default_list_size: config.server.default_list_size.max(1),
         }
     }
@@ -270,7 +272,7 @@ impl CostModel {
         let ty = match op.node.ty {
             OperationType::Query => self.query.as_str(),
             OperationType::Mutation => self.mutation.as_deref().unwrap_or(""),
-            OperationType::Subscription => "",
+            OperationType::Subscription => self.subscription.as_deref().unwrap_or(""),
         };
         Some((ty, &op.node.selection_set.node))
     }

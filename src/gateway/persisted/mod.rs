@@ -397,6 +397,7 @@ impl Gateway {
                 projections: prepared.projections.clone(),
                 federation: None,
                 graphql: None,
+                subscription: false,
             },
         );
         let mut engine_request = Request::new(body).data(state.clone());

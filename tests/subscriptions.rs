@@ -1,0 +1,778 @@
+//! Subscriptions end to end: real upstream event streams and polled
+//! endpoints on 127.0.0.1:0, the gateway, and real clients (the graphql-ws
+//! client, urql's subscription exchange over it, the legacy
+//! subscriptions-transport-ws client, graphql-sse; `tests/js/subscriptions.mjs`)
+//! or a raw WebSocket where the protocol's edges are the point.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use support::{TestGateway, crate_root, gateway, mock, require_js_deps, run_command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const SDL: &str = r#"
+schema
+  @server(subscriptions: { keepAlive: "1s", maxPerConnection: 2, initTimeout: "500ms" })
+  @upstream(name: "live", url: "${LIVE_URL}", forwardHeaders: ["authorization"],
+            retry: false,
+            breaker: { consecutiveFailures: 2, openFor: "30s", minCalls: 1000 })
+  @upstream(name: "detail", url: "${DETAIL_URL}", retry: false)
+{ query: Query subscription: Subscription }
+
+type Query { ping: String @rest(upstream: "detail", path: "/ping", select: "pong") }
+
+type Subscription {
+  ticks(id: ID!): Tick @rest(upstream: "live", path: "/ticks/{$args.id}")
+  lines(id: ID!): Tick @rest(upstream: "live", path: "/lines/{$args.id}")
+  flaky(id: ID!): Tick @rest(upstream: "live", path: "/flaky/{$args.id}") @stream(idleTimeout: "2s")
+  silent: Tick @rest(upstream: "live", path: "/silent") @stream(idleTimeout: "300ms")
+  broken: Tick @rest(upstream: "live", path: "/broken")
+  level(id: ID!): Level @rest(upstream: "live", path: "/level/{$args.id}") @poll(every: "100ms")
+}
+
+type Tick {
+  n: Int!
+  id: ID!
+  who: String
+  detail: Detail @rest(upstream: "detail", path: "/detail/{$parent.n}") @onError(use: NULL)
+}
+
+type Detail { label: String! }
+type Level { value: Int! who: String }
+"#;
+
+/// What the `live` upstream counts.
+#[derive(Default)]
+struct Live {
+    /// Event streams open now.
+    open: AtomicUsize,
+    /// Event streams ever opened.
+    opened: AtomicUsize,
+    /// Polls answered.
+    polls: AtomicU64,
+    /// The polled value.
+    level: AtomicU64,
+    /// `Last-Event-ID` headers seen on reconnects.
+    resumed: std::sync::Mutex<Vec<String>>,
+}
+
+/// Decrements the open count when the response body is dropped: the
+/// gateway closed the stream.
+struct OpenGuard(Arc<Live>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn who(headers: &HeaderMap) -> Value {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map_or(Value::Null, |v| Value::String(v.to_owned()))
+}
+
+/// A stream of `count` events from `first`, one per `every`, framed by
+/// `frame`; ends after the last.
+fn events(
+    live: &Arc<Live>,
+    id: String,
+    who: Value,
+    first: u64,
+    count: u64,
+    frame: fn(u64, &Value) -> String,
+) -> axum::body::Body {
+    live.open.fetch_add(1, Ordering::SeqCst);
+    live.opened.fetch_add(1, Ordering::SeqCst);
+    let guard = OpenGuard(live.clone());
+    let stream = futures_util::stream::unfold((first, guard), move |(n, guard)| {
+        let id = id.clone();
+        let who = who.clone();
+        async move {
+            if n >= first + count {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let event = json!({ "n": n, "id": id, "who": who });
+            Some((
+                Ok::<_, std::convert::Infallible>(frame(n, &event)),
+                (n + 1, guard),
+            ))
+        }
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+fn sse_frame(n: u64, event: &Value) -> String {
+    format!(": keep-alive\n\nid: {n}\nevent: tick\ndata: {event}\n\n")
+}
+
+fn line_frame(_: u64, event: &Value) -> String {
+    format!("{event}\n")
+}
+
+fn live_routes(live: Arc<Live>) -> Router {
+    Router::new()
+        .route(
+            "/ticks/{id}",
+            get(|State(live): State<Arc<Live>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let body = events(&live, id, who(&headers), 0, 400, sse_frame);
+                ([("content-type", "text/event-stream")], body).into_response()
+            }),
+        )
+        .route(
+            "/lines/{id}",
+            get(|State(live): State<Arc<Live>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let body = events(&live, id, who(&headers), 0, 400, line_frame);
+                ([("content-type", "application/x-ndjson")], body).into_response()
+            }),
+        )
+        .route(
+            // Two events per connection, then the connection ends; it
+            // resumes after the `Last-Event-ID` it is sent.
+            "/flaky/{id}",
+            get(|State(live): State<Arc<Live>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let first = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+                    Some(last) => {
+                        live.resumed.lock().expect("lock").push(last.to_owned());
+                        last.parse::<u64>().map_or(0, |n| n + 1)
+                    }
+                    None => 0,
+                };
+                let body = events(&live, id, who(&headers), first, 2, sse_frame);
+                ([("content-type", "text/event-stream")], body).into_response()
+            }),
+        )
+        .route(
+            "/silent",
+            get(|State(live): State<Arc<Live>>| async move {
+                let body = events(&live, "s".into(), Value::Null, 0, 1, sse_frame);
+                // One event, then nothing: the body never ends.
+                let forever = body.into_data_stream().chain(futures_util::stream::pending());
+                ([("content-type", "text/event-stream")], axum::body::Body::from_stream(forever)).into_response()
+            }),
+        )
+        .route("/broken", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .route(
+            "/level/{id}",
+            get(|State(live): State<Arc<Live>>, headers: HeaderMap| async move {
+                live.polls.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({ "value": live.level.load(Ordering::SeqCst), "who": who(&headers) }))
+            }),
+        )
+        .with_state(live)
+}
+
+fn detail_routes() -> Router {
+    Router::new()
+        .route(
+            "/ping",
+            get(|| async { axum::Json(json!({ "pong": "pong" })) }),
+        )
+        .route(
+            "/detail/{n}",
+            get(|Path(n): Path<u64>| async move {
+                if n == 1 {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                axum::Json(json!({ "label": format!("detail-{n}") })).into_response()
+            }),
+        )
+}
+
+struct Setup {
+    gateway: TestGateway,
+    live: Arc<Live>,
+    _mocks: (tributary::demo::MockService, tributary::demo::MockService),
+}
+
+async fn setup() -> Setup {
+    let live = Arc::new(Live::default());
+    let live_mock = mock("live", 0, live_routes(live.clone())).await;
+    let detail = mock("detail", 0, detail_routes()).await;
+    let gateway = gateway(SDL, &[&live_mock, &detail], &[]).await;
+    Setup {
+        gateway,
+        live,
+        _mocks: (live_mock, detail),
+    }
+}
+
+/// Runs `tests/js/subscriptions.mjs` with `client` and returns its report.
+async fn js(url: &str, client: &str, query: &str, count: usize, init: Option<Value>) -> Value {
+    require_js_deps();
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(crate_root().join("tests/js/subscriptions.mjs"))
+        .arg(url)
+        .env("SUBS_CLIENT", client)
+        .env("SUBS_QUERY", query)
+        .env("SUBS_COUNT", count.to_string())
+        .env("SUBS_TIMEOUT_MS", "15000");
+    if let Some(init) = init {
+        command.env("SUBS_INIT", init.to_string());
+    }
+    let output = run_command(command, Duration::from_secs(30)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "{client}: no report ({e}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Waits until `check` holds, for at most `limit`.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < until {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+#[tokio::test]
+async fn every_client_gets_the_events_in_order_shaped_with_their_bound_children() {
+    let s = setup().await;
+    let query = r#"subscription { t: ticks(id: "a") { n id detail { label } } }"#;
+    for client in ["graphql-ws", "urql", "legacy", "sse"] {
+        let report = js(&s.gateway.url(), client, query, 4, None).await;
+        assert_eq!(report["errors"], json!([]), "{client}: {report}");
+        let events = report["events"].as_array().expect("events");
+        assert_eq!(events.len(), 4, "{client}: {report}");
+        for (i, event) in events.iter().enumerate() {
+            let tick = &event["data"]["t"];
+            // Only what was selected, under the alias.
+            assert_eq!(tick["n"], json!(i), "{client}: {report}");
+            assert_eq!(tick["id"], "a");
+            assert!(tick.get("who").is_none(), "{client}: not selected: {tick}");
+            // The bound child resolved for this event; event 1's failed
+            // (its upstream answers 500) and is null, with an error, and
+            // the subscription went on.
+            if i == 1 {
+                assert_eq!(tick["detail"], Value::Null, "{client}: {event}");
+            } else {
+                assert_eq!(
+                    tick["detail"]["label"],
+                    format!("detail-{i}"),
+                    "{client}: {event}"
+                );
+            }
+        }
+        if client == "graphql-ws" || client == "sse" {
+            let errors = &events[1]["errors"];
+            assert_eq!(
+                errors[0]["path"],
+                json!(["t", "detail"]),
+                "{client}: {report}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn newline_delimited_json_streams_too() {
+    let s = setup().await;
+    let report = js(
+        &s.gateway.url(),
+        "graphql-ws",
+        r#"subscription { lines(id: "x") { n id } }"#,
+        3,
+        None,
+    )
+    .await;
+    let ns: Vec<&Value> = report["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| &e["data"]["lines"]["n"])
+        .collect();
+    assert_eq!(ns, [&json!(0), &json!(1), &json!(2)], "{report}");
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_is_reconnected_and_resumes_after_the_last_event_id() {
+    let s = setup().await;
+    let report = js(
+        &s.gateway.url(),
+        "graphql-ws",
+        r#"subscription { flaky(id: "f") { n } }"#,
+        5,
+        None,
+    )
+    .await;
+    let ns: Vec<u64> = report["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["data"]["flaky"]["n"].as_u64())
+        .collect();
+    // Two events per connection: five events took three connections, and
+    // nothing was lost or repeated across them.
+    assert_eq!(ns, [0, 1, 2, 3, 4], "{report}");
+    assert!(s.live.opened.load(Ordering::SeqCst) >= 3);
+    let resumed = s.live.resumed.lock().expect("lock").clone();
+    assert_eq!(
+        resumed[..2],
+        ["1".to_owned(), "3".to_owned()],
+        "Last-Event-ID sent on reconnect"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_stream_is_reconnected_after_its_idle_timeout() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket.subscribe("1", "subscription { silent { n } }").await;
+    assert_eq!(socket.next_payload("1").await["data"]["silent"]["n"], 0);
+    // idleTimeout 300ms: the stream is opened again, and sends its one event again.
+    assert_eq!(socket.next_payload("1").await["data"]["silent"]["n"], 0);
+    assert!(s.live.opened.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test]
+async fn leaving_stops_the_upstream_stream_and_subscribers_share_one() {
+    let s = setup().await;
+    let url = s.gateway.url();
+    let query = r#"subscription { ticks(id: "shared") { n } }"#;
+    let (a, b) = tokio::join!(
+        js(&url, "graphql-ws", query, 6, None),
+        js(&url, "sse", query, 6, None)
+    );
+    assert_eq!(a["events"].as_array().map(Vec::len), Some(6), "{a}");
+    assert_eq!(b["events"].as_array().map(Vec::len), Some(6), "{b}");
+    // One upstream stream for both (same request, same credentials).
+    assert_eq!(s.live.opened.load(Ordering::SeqCst), 1);
+    // Both clients completed and went away: the gateway closed it.
+    assert!(
+        eventually(Duration::from_secs(3), || s
+            .live
+            .open
+            .load(Ordering::SeqCst)
+            == 0)
+        .await,
+        "the upstream stream is still open"
+    );
+    assert!(s.gateway.gateway.subscriptions() == 0);
+}
+
+#[tokio::test]
+async fn credentials_from_connection_init_reach_the_upstream_and_are_never_shared() {
+    let s = setup().await;
+    let url = s.gateway.url();
+    let query = r#"subscription { ticks(id: "c") { who } }"#;
+    let (alice, bob) = tokio::join!(
+        js(
+            &url,
+            "graphql-ws",
+            query,
+            2,
+            Some(json!({ "authorization": "Bearer alice" }))
+        ),
+        js(
+            &url,
+            "legacy",
+            query,
+            2,
+            Some(json!({ "headers": { "authorization": "Bearer bob" } }))
+        ),
+    );
+    for (report, token) in [(&alice, "Bearer alice"), (&bob, "Bearer bob")] {
+        for event in report["events"].as_array().expect("events") {
+            assert_eq!(event["data"]["ticks"]["who"], token, "{report}");
+        }
+    }
+    // Different credentials: two upstream streams.
+    assert_eq!(s.live.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_poll_is_shared_and_emits_only_changes() {
+    let s = setup().await;
+    let mut one = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    let mut two = Socket::open(&s.gateway, "graphql-ws", json!({})).await;
+    one.subscribe("a", r#"subscription { level(id: "p") { value } }"#)
+        .await;
+    assert_eq!(one.next_payload("a").await["data"]["level"]["value"], 0);
+    two.subscribe("b", r#"subscription { level(id: "p") { value } }"#)
+        .await;
+    // A late subscriber gets the current value at once.
+    assert_eq!(two.next_payload("b").await["data"]["level"]["value"], 0);
+    let polls_before = s.live.polls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let polls = s.live.polls.load(Ordering::SeqCst) - polls_before;
+    // Every 100ms, once for both subscribers (generous bounds).
+    assert!((2..=9).contains(&polls), "{polls} polls in 600ms");
+    // Nothing changed: nothing was sent. Then a change reaches both.
+    s.live.level.store(7, Ordering::SeqCst);
+    assert_eq!(one.next_payload("a").await["data"]["level"]["value"], 7);
+    assert_eq!(two.next_payload("b").await["data"]["level"]["value"], 7);
+    drop((one, two));
+    let after = s.live.polls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        s.live.polls.load(Ordering::SeqCst) <= after + 1,
+        "polling went on after every subscriber left"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_fails_ends_the_subscription_and_the_breaker_stops_calls() {
+    let s = setup().await;
+    let url = s.gateway.url();
+    for _ in 0..2 {
+        // One response with the error and no data, then `complete`.
+        let report = js(&url, "graphql-ws", "subscription { broken { n } }", 0, None).await;
+        let events = report["events"].as_array().expect("events");
+        assert_eq!(events.len(), 1, "{report}");
+        assert_eq!(events[0]["data"], Value::Null, "{report}");
+        assert!(
+            events[0]["errors"].to_string().contains("answered 503"),
+            "{report}"
+        );
+        assert_eq!(report["completed"], true, "{report}");
+    }
+    let hits = s._mocks.0.state.count();
+    // Two failures in a row opened the breaker: the next subscription
+    // fails fast and makes no call.
+    let report = js(&url, "sse", "subscription { broken { n } }", 0, None).await;
+    let text = report.to_string();
+    assert!(text.contains("circuit is open"), "{report}");
+    assert_eq!(s._mocks.0.state.count(), hits);
+}
+
+#[tokio::test]
+async fn limits_per_connection_and_the_init_deadline() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket
+        .subscribe("1", r#"subscription { ticks(id: "l1") { n } }"#)
+        .await;
+    socket
+        .subscribe("2", r#"subscription { ticks(id: "l2") { n } }"#)
+        .await;
+    socket
+        .subscribe("3", r#"subscription { ticks(id: "l3") { n } }"#)
+        .await;
+    // maxPerConnection: 2: the third is refused (one response with the
+    // error, then `complete`), the others run.
+    let refused = socket.until(|m| m["id"] == "3").await;
+    assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
+    assert!(
+        refused.to_string().contains("maxPerConnection"),
+        "{refused}"
+    );
+    assert_eq!(socket.until(|m| m["id"] == "3").await["type"], "complete");
+    assert!(socket.next_payload("1").await["data"]["ticks"]["n"].is_u64());
+    // A connection that never sends connection_init is closed (4408).
+    let mut request = s
+        .gateway
+        .url()
+        .replace("http", "ws")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut silent, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(message) = silent.next().await {
+            if let Ok(Message::Close(Some(frame))) = message {
+                return Some(u16::from(frame.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed within the deadline");
+    assert_eq!(closed, Some(4408));
+    // No protocol: refused before the upgrade.
+    let response = s
+        .gateway
+        .client
+        .get(s.gateway.url())
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn queries_and_mutations_over_the_websocket_and_sse() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket.subscribe("q", "{ ping }").await;
+    assert_eq!(
+        socket.next_payload("q").await,
+        json!({ "data": { "ping": "pong" } })
+    );
+    assert_eq!(socket.until(|m| m["id"] == "q").await["type"], "complete");
+    let report = js(&s.gateway.url(), "sse", "{ ping }", 0, None).await;
+    assert_eq!(
+        report["events"],
+        json!([{ "data": { "ping": "pong" } }]),
+        "{report}"
+    );
+    assert_eq!(report["completed"], true);
+    // A subscription over plain HTTP gets a clear error.
+    let (status, body) = s
+        .gateway
+        .query(r#"subscription { ticks(id: "h") { n } }"#)
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("text/event-stream"), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_count_subscriptions_and_events() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket
+        .subscribe("m", r#"subscription { ticks(id: "m") { n } }"#)
+        .await;
+    for _ in 0..3 {
+        socket.next_payload("m").await;
+    }
+    let metrics = s
+        .gateway
+        .client
+        .get(format!("{}/metrics", s.gateway.running.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(
+        line("tributary_subscriptions_active{").ends_with(" 1"),
+        "{metrics}"
+    );
+    assert!(line("tributary_subscriptions_active{").contains(r#"field="Subscription.ticks""#));
+    let events: f64 = line("tributary_subscription_events_total{")
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(events >= 3.0, "{metrics}");
+    assert!(
+        line(r#"tributary_subscription_connections{transport="websocket"}"#).ends_with(" 1"),
+        "{metrics}"
+    );
+    let status = s
+        .gateway
+        .client
+        .get(format!("{}/status", s.gateway.running.url()))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        status.contains("data-feed=\"live /ticks/{$args.id}\""),
+        "the status page lists the live stream"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_completes_every_subscription_and_closes_cleanly() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket
+        .subscribe("s", r#"subscription { ticks(id: "z") { n } }"#)
+        .await;
+    socket.next_payload("s").await;
+    let mut sse = s
+        .gateway
+        .client
+        .post(s.gateway.url())
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .body(json!({ "query": r#"subscription { ticks(id: "y") { n } }"# }).to_string())
+        .send()
+        .await
+        .expect("sse answers");
+    let first = sse.chunk().await.expect("reads").expect("a chunk");
+    assert!(String::from_utf8_lossy(&first).contains("event: next"));
+    let TestGateway { running, .. } = s.gateway;
+    let stopping = tokio::spawn(running.stop());
+    // The WebSocket: `complete` for the subscription, then close 1001.
+    let complete = socket.until(|m| m["type"] == "complete").await;
+    assert_eq!(complete["id"], "s");
+    assert_eq!(socket.close_code().await, Some(1001));
+    // SSE: the stream ends with `complete`.
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = sse.chunk().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rest.contains("event: complete"), "{rest}");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the server stops")
+        .expect("task")
+        .expect("clean");
+    assert!(
+        eventually(Duration::from_secs(2), || s
+            .live
+            .open
+            .load(Ordering::SeqCst)
+            == 0)
+        .await
+    );
+}
+
+#[test]
+fn live_fields_are_checked_at_load() {
+    let load = |sdl: &str| {
+        tributary::config::load("t.graphql", sdl, &|_| Some("http://127.0.0.1:1".into()))
+            .err()
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    };
+    let head = r#"schema @upstream(name: "u", url: "${U}") { query: Query subscription: Subscription }
+        type Query { a: Int @rest(upstream: "u", path: "/a") }"#;
+    let unbound = load(&format!("{head} type Subscription {{ s: Int }}"));
+    assert!(unbound.contains("needs @rest"), "{unbound}");
+    let fast = load(&format!(
+        r#"{head} type Subscription {{ s: Int @rest(upstream: "u", path: "/s") @poll(every: "10ms") }}"#
+    ));
+    assert!(fast.contains("at least 100ms"), "{fast}");
+    let misplaced = load(
+        r#"schema @upstream(name: "u", url: "${U}") { query: Query }
+        type Query { a: Int @rest(upstream: "u", path: "/a") @poll(every: "1s") }"#,
+    );
+    assert!(
+        misplaced.contains("only fields of the subscription type are live"),
+        "{misplaced}"
+    );
+    let both = load(&format!(
+        r#"{head} type Subscription {{ s: Int @rest(upstream: "u", path: "/s") @poll(every: "1s") @stream }}"#
+    ));
+    assert!(both.contains("polled or streamed"), "{both}");
+}
+
+/// A raw `graphql-transport-ws` or `graphql-ws` client.
+struct Socket {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    legacy: bool,
+}
+
+impl Socket {
+    async fn open(gateway: &TestGateway, protocol: &str, init: Value) -> Socket {
+        let mut request = gateway
+            .url()
+            .replace("http", "ws")
+            .into_client_request()
+            .expect("request");
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().expect("header"));
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connects");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(protocol)
+        );
+        let mut socket = Socket {
+            ws,
+            legacy: protocol == "graphql-ws",
+        };
+        socket
+            .send(json!({ "type": "connection_init", "payload": init }))
+            .await;
+        let ack = socket.until(|m| m["type"] == "connection_ack").await;
+        assert_eq!(ack["type"], "connection_ack");
+        socket
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.ws
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("sends");
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str) {
+        let kind = if self.legacy { "start" } else { "subscribe" };
+        self.send(json!({ "id": id, "type": kind, "payload": { "query": query } }))
+            .await;
+    }
+
+    /// The next message for which `pick` holds (pings and keep-alives skipped).
+    async fn until(&mut self, mut pick: impl FnMut(&Value) -> bool) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let message: Value =
+                            serde_json::from_str(text.as_str()).expect("JSON message");
+                        if pick(&message) {
+                            return message;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("the socket ended: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("a message in time")
+    }
+
+    /// The payload of the next `next` (`data`) message for `id`.
+    async fn next_payload(&mut self, id: &str) -> Value {
+        let kind = if self.legacy { "data" } else { "next" };
+        self.until(|m| m["id"] == id && m["type"] == kind).await["payload"].clone()
+    }
+
+    async fn close_code(&mut self) -> Option<u16> {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(message) = self.ws.next().await {
+                match message {
+                    Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+            None
+        })
+        .await
+        .expect("closed in time")
+    }
+}
