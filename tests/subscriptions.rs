@@ -776,3 +776,55 @@ impl Socket {
         .expect("closed in time")
     }
 }
+
+#[tokio::test]
+async fn identical_subscriptions_share_one_execution_per_event() {
+    let s = setup().await;
+    let query = r#"subscription { ticks(id: "g") { n detail { label } } }"#;
+    let mut one = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    let mut two = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    one.subscribe("1", query).await;
+    two.subscribe("2", query).await;
+    // Both receive the events (the second from when it joined).
+    let first: Vec<Value> = {
+        let mut v = Vec::new();
+        while v.len() < 5 {
+            v.push(one.next_payload("1").await["data"]["ticks"].clone());
+        }
+        v
+    };
+    let joined = two.next_payload("2").await["data"]["ticks"].clone();
+    assert!(
+        joined["detail"]["label"].is_string() || joined["n"] == 1,
+        "{joined}"
+    );
+    assert!(first.iter().all(|t| t["n"].is_u64()));
+    // Each event's bound child was fetched once, not once per subscriber.
+    let details: Vec<String> = s
+        ._mocks
+        .1
+        .state
+        .hits()
+        .iter()
+        .map(|h| h.target.clone())
+        .filter(|t| t.starts_with("/detail/"))
+        .collect();
+    let mut unique = details.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(details.len(), unique.len(), "{details:?}");
+    let metrics = s
+        .gateway
+        .client
+        .get(format!("{}/metrics", s.gateway.running.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"tributary_subscriptions_active{field="Subscription.ticks"} 2"#),
+        "{metrics}"
+    );
+}

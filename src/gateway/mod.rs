@@ -118,6 +118,8 @@ pub struct Gateway {
     live: Arc<live::LiveCount>,
     /// WebSocket connections open now (`subscriptions: { maxConnections }`).
     sockets: Arc<live::LiveCount>,
+    /// Identical subscriptions, sharing one execution.
+    groups: live::Groups,
 }
 
 impl Gateway {
@@ -207,6 +209,7 @@ impl Gateway {
             // Subscriptions keep their place across a reload.
             live: previous.map(|p| p.live.clone()).unwrap_or_default(),
             sockets: previous.map(|p| p.sockets.clone()).unwrap_or_default(),
+            groups: live::Groups::default(),
             graphql,
             forwarded,
             unions: unions::Unions::new(config),

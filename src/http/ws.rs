@@ -166,12 +166,28 @@ impl Connection {
             tokio::select! {
                 () = &mut graphql, if !served => served = true,
                 message = rx.recv() => {
-                    let Some(message) = message else { break };
-                    if !acked && is_ack(&message) {
-                        acked = true;
+                    let Some(mut message) = message else { break };
+                    // Everything already queued goes out in one write: an
+                    // event reaches every subscription of a connection at
+                    // once, and a write per message would cost a syscall each.
+                    loop {
+                        if !acked && is_ack(&message) {
+                            acked = true;
+                        }
+                        let close = matches!(message, Message::Close(_));
+                        if socket_tx.feed(message).await.is_err() {
+                            return;
+                        }
+                        if close {
+                            let _ = socket_tx.flush().await;
+                            return;
+                        }
+                        match rx.try_recv() {
+                            Ok(next) => message = next,
+                            Err(_) => break,
+                        }
                     }
-                    let close = matches!(message, Message::Close(_));
-                    if socket_tx.send(message).await.is_err() || close {
+                    if socket_tx.flush().await.is_err() {
                         return;
                     }
                 }

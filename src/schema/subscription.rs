@@ -15,7 +15,6 @@ use crate::config::Overflow;
 use crate::error::{ErrorCode, FieldError};
 use crate::exec::live::LiveField;
 use crate::exec::{CompiledField, RequestState};
-use crate::telemetry::live::LiveCounters;
 
 impl super::OutputType for Subscription {
     type Field = SubscriptionField;
@@ -63,11 +62,9 @@ pub(super) fn resolver(
             let live = LiveField::subscribe(&state, field.clone(), args, rc.ctx.field(), overflow)
                 .map_err(FieldError::into_graphql)?;
             let (coordinate, upstream) = live.labels();
-            let counters = state.metrics.live.counters(coordinate, upstream);
-            counters.active.inc();
             let watch = Watch {
+                events: state.metrics.live.events(coordinate, upstream),
                 state: state.clone(),
-                counters,
             };
             Ok(futures_util::stream::unfold(
                 (live, watch, field),
@@ -75,10 +72,7 @@ pub(super) fn resolver(
                     let value = match live.next(&watch.state).await? {
                         Err(error) => Err(error.into_graphql()),
                         Ok((data, dropped)) => {
-                            watch.counters.events.inc();
-                            if dropped > 0 {
-                                watch.counters.dropped.inc_by(dropped);
-                            }
+                            watch.events.inc();
                             tracing::info!(parent: &watch.state.span, dropped, "event");
                             to_field_value(&field, &field.def.ty, &data)
                                 .map(|value| value.unwrap_or(FieldValue::NULL))
@@ -92,14 +86,8 @@ pub(super) fn resolver(
     }
 }
 
-/// Counts the subscription as active while it lives.
+/// What the stream of one execution keeps.
 struct Watch {
     state: Arc<RequestState>,
-    counters: LiveCounters,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.counters.active.dec();
-    }
+    events: prometheus_client::metrics::counter::Counter,
 }

@@ -1,8 +1,8 @@
-//! Subscription metrics: active subscriptions, events delivered and
-//! events dropped for slow clients, per field and upstream, and the open
-//! WebSocket connections and SSE streams. Each subscription resolves its
-//! counters once ([`LiveFamilies::counters`]), so an event costs two atomic
-//! adds.
+//! Subscription metrics: client subscriptions open, responses delivered
+//! and dropped for slow clients (per root field), upstream events executed
+//! (per field and upstream), and the open WebSocket connections and SSE
+//! streams. Each subscription resolves its counters once, so an event costs
+//! an atomic add or two.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,20 +21,26 @@ struct TransportLabel {
     transport: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FieldLabel {
+    field: String,
+}
+
 /// The metric families, registered once.
 #[derive(Debug, Default)]
 pub struct LiveFamilies {
-    active: Family<LiveLabels, Gauge>,
+    active: Family<FieldLabel, Gauge>,
+    delivered: Family<FieldLabel, Counter>,
+    dropped: Family<FieldLabel, Counter>,
     events: Family<LiveLabels, Counter>,
-    dropped: Family<LiveLabels, Counter>,
     connections: Family<TransportLabel, Gauge>,
 }
 
-/// One subscription's counters.
+/// The counters of one subscriber (a client's subscription).
 #[derive(Debug, Clone)]
-pub struct LiveCounters {
+pub struct SubscriberCounters {
     pub active: Gauge,
-    pub events: Counter,
+    pub delivered: Counter,
     pub dropped: Counter,
 }
 
@@ -43,18 +49,23 @@ impl LiveFamilies {
         let families = LiveFamilies::default();
         registry.register(
             "tributary_subscriptions_active",
-            "Subscriptions open now, by field and upstream",
+            "Client subscriptions open now, by root field",
             families.active.clone(),
         );
         registry.register(
-            "tributary_subscription_events",
-            "Events delivered to subscribers, by field and upstream (rate() gives events per second)",
-            families.events.clone(),
+            "tributary_subscription_deliveries",
+            "Responses delivered to client subscriptions, by root field (rate() gives events per second)",
+            families.delivered.clone(),
         );
         registry.register(
             "tributary_subscription_events_dropped",
-            "Events a slow subscriber lost when its buffer was full (overflow: DROP_OLDEST)",
+            "Responses a slow client subscription lost when its buffer was full",
             families.dropped.clone(),
+        );
+        registry.register(
+            "tributary_subscription_events",
+            "Upstream events executed, by field and upstream: once per event for every group of identical subscriptions",
+            families.events.clone(),
         );
         registry.register(
             "tributary_subscription_connections",
@@ -64,16 +75,23 @@ impl LiveFamilies {
         families
     }
 
-    /// The counters of a subscription of `field` fed by `upstream`.
-    pub fn counters(&self, field: &str, upstream: &str) -> LiveCounters {
-        let labels = LiveLabels {
+    /// The counter of upstream events of `field` from `upstream`.
+    pub fn events(&self, field: &str, upstream: &str) -> Counter {
+        self.events.get_or_create_owned(&LiveLabels {
             field: field.to_owned(),
             upstream: upstream.to_owned(),
+        })
+    }
+
+    /// The counters of a client subscription of the root field `field`.
+    pub fn subscriber(&self, field: &str) -> SubscriberCounters {
+        let label = FieldLabel {
+            field: field.to_owned(),
         };
-        LiveCounters {
-            active: self.active.get_or_create_owned(&labels),
-            events: self.events.get_or_create_owned(&labels),
-            dropped: self.dropped.get_or_create_owned(&labels),
+        SubscriberCounters {
+            active: self.active.get_or_create_owned(&label),
+            delivered: self.delivered.get_or_create_owned(&label),
+            dropped: self.dropped.get_or_create_owned(&label),
         }
     }
 

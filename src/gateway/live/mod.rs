@@ -1,5 +1,10 @@
 //! Subscriptions and operations over streaming transports (WebSocket,
-//! SSE): one response per event, under the process-wide subscription cap.
+//! SSE): one response per event, under the process-wide subscription cap;
+//! identical subscriptions share one execution ([`groups`]).
+
+mod groups;
+
+pub(crate) use groups::Groups;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,16 +108,100 @@ impl Gateway {
     pub fn subscribe(
         self: &Arc<Self>,
         request: GraphqlRequest,
-        prepared: &Prepared,
+        prepared: &Arc<Prepared>,
         headers: HeaderMap,
     ) -> BoxStream<'static, Response> {
-        let max = self.settings.subscriptions.max_total;
+        let settings = &self.settings.subscriptions;
+        let max = settings.max_total;
         let Some(place) = self.live.take(max) else {
             return refusal(FieldError::new(
                 ErrorCode::OperationLimitExceeded,
                 format!("the gateway holds maxTotal ({max}) subscriptions; try again later"),
             ));
         };
+        let root = self.root_field(prepared);
+        let membership = groups::Membership {
+            buffer: settings.buffer,
+            overflow: settings.overflow,
+            replay: root.as_ref().is_some_and(|field| {
+                matches!(&field.def.source, crate::config::FieldSource::Rest(b)
+                    if matches!(b.live, Some(crate::config::Live::Poll { .. })))
+            }),
+            counters: self.metrics.live.subscriber(
+                root.as_ref()
+                    .map_or("", |field| field.def.coordinate.as_str()),
+            ),
+        };
+        let key = self.subscription_key(&request, &headers);
+        let gateway = self.clone();
+        let prepared = prepared.clone();
+        let responses = self.groups.join(key, membership, move || {
+            gateway.execute_subscription(request, &prepared, headers)
+        });
+        responses
+            .map(move |response| {
+                let _held = &place;
+                response
+            })
+            .boxed()
+    }
+
+    /// The root field of a subscription operation, compiled.
+    fn root_field(&self, prepared: &Prepared) -> Option<Arc<crate::exec::CompiledField>> {
+        let operation =
+            super::prepare::chosen(&prepared.document, prepared.operation_name.as_deref())?;
+        let root = self.roots.2.as_deref()?;
+        operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .find_map(|item| match &item.node {
+                async_graphql::parser::types::Selection::Field(field) => self
+                    .registry
+                    .field(root, field.node.name.node.as_str())
+                    .cloned(),
+                _ => None,
+            })
+    }
+
+    /// What makes two subscriptions the same: the document, operation and
+    /// variables, and the value of every inbound header a binding reads.
+    fn subscription_key(&self, request: &GraphqlRequest, headers: &HeaderMap) -> u128 {
+        let mut identity = Vec::with_capacity(request.query.len() + 256);
+        let mut part = |bytes: &[u8]| {
+            identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            identity.extend_from_slice(bytes);
+        };
+        part(
+            request
+                .operation_name
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        part(request.query.as_bytes());
+        match &request.variables {
+            Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
+            None => part(b"\0none"),
+        }
+        for name in &self.forwarded {
+            for value in headers.get_all(name) {
+                part(name.as_str().as_bytes());
+                part(value.as_bytes());
+            }
+        }
+        crate::upstream::cache::key("subscription", &identity)
+    }
+
+    /// One execution of a subscription: its responses, one per event.
+    fn execute_subscription(
+        self: &Arc<Self>,
+        request: GraphqlRequest,
+        prepared: &Prepared,
+        headers: HeaderMap,
+    ) -> BoxStream<'static, Response> {
         let name = prepared.label_name.clone();
         // A span for the whole subscription; each event is an event of it.
         let span = if !otel::sample(&headers) {
@@ -138,7 +227,6 @@ impl Gateway {
         drop(span);
         events
             .map(move |mut response| {
-                let _held = &place;
                 if state.executed() {
                     let mut errors = state.take_deferred();
                     errors.append(&mut response.errors);
