@@ -14,9 +14,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
+use support::ws::Socket;
 use support::{TestGateway, crate_root, gateway, mock, require_js_deps, run_command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -39,7 +40,10 @@ type Subscription {
   silent: Tick @rest(upstream: "live", path: "/silent") @stream(idleTimeout: "300ms")
   broken: Tick @rest(upstream: "live", path: "/broken")
   level(id: ID!): Level @rest(upstream: "live", path: "/level/{$args.id}") @poll(every: "100ms")
+  big(id: ID!): Big @rest(upstream: "live", path: "/big/{$args.id}")
 }
+
+type Big { n: Int! pad: String! }
 
 type Tick {
   n: Int!
@@ -165,6 +169,25 @@ fn live_routes(live: Arc<Live>) -> Router {
             }),
         )
         .route("/broken", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .route(
+            // 64 KiB events every millisecond, for as long as anyone reads.
+            "/big/{id}",
+            get(|State(live): State<Arc<Live>>| async move {
+                live.open.fetch_add(1, Ordering::SeqCst);
+                live.opened.fetch_add(1, Ordering::SeqCst);
+                let guard = OpenGuard(live.clone());
+                let pad = "x".repeat(64 * 1024);
+                let stream = futures_util::stream::unfold((0u64, guard), move |(n, guard)| {
+                    let pad = pad.clone();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        let event = json!({ "n": n, "pad": pad });
+                        Some((Ok::<_, std::convert::Infallible>(format!("data: {event}\n\n")), (n + 1, guard)))
+                    }
+                });
+                ([("content-type", "text/event-stream")], axum::body::Body::from_stream(stream)).into_response()
+            }),
+        )
         .route(
             "/level/{id}",
             get(|State(live): State<Arc<Live>>, headers: HeaderMap| async move {
@@ -681,102 +704,6 @@ fn live_fields_are_checked_at_load() {
     assert!(both.contains("polled or streamed"), "{both}");
 }
 
-/// A raw `graphql-transport-ws` or `graphql-ws` client.
-struct Socket {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    legacy: bool,
-}
-
-impl Socket {
-    async fn open(gateway: &TestGateway, protocol: &str, init: Value) -> Socket {
-        let mut request = gateway
-            .url()
-            .replace("http", "ws")
-            .into_client_request()
-            .expect("request");
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().expect("header"));
-        let (ws, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connects");
-        assert_eq!(
-            response
-                .headers()
-                .get("sec-websocket-protocol")
-                .and_then(|v| v.to_str().ok()),
-            Some(protocol)
-        );
-        let mut socket = Socket {
-            ws,
-            legacy: protocol == "graphql-ws",
-        };
-        socket
-            .send(json!({ "type": "connection_init", "payload": init }))
-            .await;
-        let ack = socket.until(|m| m["type"] == "connection_ack").await;
-        assert_eq!(ack["type"], "connection_ack");
-        socket
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.ws
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .expect("sends");
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str) {
-        let kind = if self.legacy { "start" } else { "subscribe" };
-        self.send(json!({ "id": id, "type": kind, "payload": { "query": query } }))
-            .await;
-    }
-
-    /// The next message for which `pick` holds (pings and keep-alives skipped).
-    async fn until(&mut self, mut pick: impl FnMut(&Value) -> bool) -> Value {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match self.ws.next().await {
-                    Some(Ok(Message::Text(text))) => {
-                        let message: Value =
-                            serde_json::from_str(text.as_str()).expect("JSON message");
-                        if pick(&message) {
-                            return message;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("the socket ended: {other:?}"),
-                }
-            }
-        })
-        .await
-        .expect("a message in time")
-    }
-
-    /// The payload of the next `next` (`data`) message for `id`.
-    async fn next_payload(&mut self, id: &str) -> Value {
-        let kind = if self.legacy { "data" } else { "next" };
-        self.until(|m| m["id"] == id && m["type"] == kind).await["payload"].clone()
-    }
-
-    async fn close_code(&mut self) -> Option<u16> {
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(message) = self.ws.next().await {
-                match message {
-                    Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
-                    Ok(_) => {}
-                    Err(_) => return None,
-                }
-            }
-            None
-        })
-        .await
-        .expect("closed in time")
-    }
-}
-
 #[tokio::test]
 async fn identical_subscriptions_share_one_execution_per_event() {
     let s = setup().await;
@@ -826,5 +753,99 @@ async fn identical_subscriptions_share_one_execution_per_event() {
     assert!(
         metrics.contains(r#"tributary_subscriptions_active{field="Subscription.ticks"} 2"#),
         "{metrics}"
+    );
+}
+
+/// A gateway with tight caps: one WebSocket, one subscription in all, and a
+/// buffer of two events that closes a subscriber who falls behind.
+async fn tight(live: &Arc<Live>) -> (TestGateway, tributary::demo::MockService) {
+    let sdl = SDL.replace(
+        r#"@server(subscriptions: { keepAlive: "1s", maxPerConnection: 2, initTimeout: "500ms" })"#,
+        r#"@server(subscriptions: { maxConnections: 1, maxTotal: 1, buffer: 2, overflow: CLOSE })"#,
+    );
+    assert_ne!(sdl, SDL);
+    let live_mock = mock("live", 0, live_routes(live.clone())).await;
+    let gw = gateway(&sdl, &[&live_mock], &[("DETAIL_URL", "http://127.0.0.1:9")]).await;
+    (gw, live_mock)
+}
+
+#[tokio::test]
+async fn the_process_and_connection_caps_hold() {
+    let live = Arc::new(Live::default());
+    let (gw, _mock) = tight(&live).await;
+    let mut first = Socket::open(&gw, "graphql-transport-ws", json!({})).await;
+    // maxConnections: 1: a second socket is refused before the upgrade.
+    let response = gw
+        .client
+        .get(gw.url())
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "graphql-transport-ws")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 503);
+    // maxTotal: 1: the one subscription runs; a second (over SSE) is refused.
+    first
+        .subscribe("1", r#"subscription { ticks(id: "cap") { n } }"#)
+        .await;
+    first.next_payload("1").await;
+    let refused = js(
+        &gw.url(),
+        "sse",
+        r#"subscription { ticks(id: "cap2") { n } }"#,
+        0,
+        None,
+    )
+    .await;
+    assert!(refused.to_string().contains("maxTotal (1)"), "{refused}");
+    assert_eq!(
+        live.opened.load(Ordering::SeqCst),
+        1,
+        "the refused one opened no stream"
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_closed_with_a_reason() {
+    let live = Arc::new(Live::default());
+    let (gw, _mock) = tight(&live).await;
+    // An SSE client that reads the head and then stops reading: the
+    // socket's buffers fill, the gateway cannot deliver, and with `buffer: 2`
+    // and `overflow: CLOSE` the subscription ends with an error that says so.
+    let mut response = gw
+        .client
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .body(json!({ "query": r#"subscription { big(id: "slow") { n pad } }"# }).to_string())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut text = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: complete") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stream did not end");
+    assert!(
+        text.contains("fell") && text.contains("overflow: CLOSE"),
+        "{}",
+        &text[text.len().saturating_sub(600)..]
+    );
+    // The slow subscriber was the only one: the upstream stream was closed.
+    assert!(
+        eventually(Duration::from_secs(3), || live.open.load(Ordering::SeqCst)
+            == 0)
+        .await
     );
 }

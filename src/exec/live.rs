@@ -23,6 +23,8 @@ pub(crate) struct LiveField {
     overflow: Overflow,
     /// Aborts what is left of the previous event's calls.
     current: Option<CancelOnDrop>,
+    /// A supergraph's subscription: each event runs the rest of its plan.
+    federated: Option<crate::federation::live::Live>,
 }
 
 impl LiveField {
@@ -37,6 +39,16 @@ impl LiveField {
     ) -> Result<LiveField, FieldError> {
         let key = selection.alias().unwrap_or(selection.name()).to_owned();
         let plan = Arc::new(Plan::new(&state.registry, field, key, args, selection));
+        if matches!(plan.field.def.source, FieldSource::Federated) {
+            let (live, subscriber) = crate::federation::live::subscribe(state, &plan)?;
+            return Ok(LiveField {
+                plan,
+                subscriber,
+                overflow,
+                current: None,
+                federated: Some(live),
+            });
+        }
         let (FieldSource::Rest(binding), Some(upstream), Some(spec)) = (
             &plan.field.def.source,
             &plan.field.upstream,
@@ -66,6 +78,7 @@ impl LiveField {
             subscriber,
             overflow,
             current: None,
+            federated: None,
         })
     }
 
@@ -99,8 +112,15 @@ impl LiveField {
                     }
                 },
                 Next::Event(FeedEvent::Ended(error)) => return Some(Err(error)),
+                Next::Event(FeedEvent::Completed) => return None,
                 Next::Event(FeedEvent::Value(json)) => {
-                    let event = subscription.event();
+                    let (event, json) = match &self.federated {
+                        Some(live) => match live.event(subscription, &self.plan, json).await {
+                            Ok(done) => done,
+                            Err(error) => return Some(Err(error)),
+                        },
+                        None => (subscription.event(), super::view::View::root(json)),
+                    };
                     self.current = Some(CancelOnDrop(event.clone()));
                     let data = super::resolve::shape_event(&event, &self.plan, json);
                     return Some(Ok((data, dropped)));

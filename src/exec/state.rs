@@ -191,6 +191,15 @@ impl RequestState {
     /// error list. It becomes the current event, which the engine's
     /// execution of the event takes ([`RequestState::take_event`]).
     pub(crate) fn event(&self) -> Arc<RequestState> {
+        self.event_with(None)
+    }
+
+    /// [`RequestState::event`] for a supergraph's subscription: the event's
+    /// federated execution (its assembly holds the event's failures).
+    pub(crate) fn event_with(
+        &self,
+        federation: Option<Arc<crate::federation::Request>>,
+    ) -> Arc<RequestState> {
         let event = RequestState::new(
             self.registry.clone(),
             self.headers.clone(),
@@ -202,7 +211,7 @@ impl RequestState {
                 validated: true,
                 validate_only: false,
                 projections: self.projections.clone(),
-                federation: None,
+                federation,
                 graphql: self.graphql.clone(),
                 subscription: false,
             },

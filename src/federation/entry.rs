@@ -82,6 +82,7 @@ impl Request {
         let origin = Origin {
             path: Some(entry.path.clone()),
             call: entry.call,
+            seed: None,
         };
         for step in &planned.steps {
             execute::run_step(&self.subgraphs, state, step, &assembly, &origin).await;

@@ -56,6 +56,9 @@ pub(crate) fn explain_document(
                 )
             };
             match &node.kind {
+                plan::NodeKind::Root if node.subscription => {
+                    let _ = writeln!(out, "  [{n}] {graph}: subscription (each event){after}");
+                }
                 plan::NodeKind::Root => {
                     let _ = writeln!(out, "  [{n}] {graph}: root fetch{after}");
                 }

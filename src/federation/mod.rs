@@ -19,6 +19,7 @@ pub(crate) mod api;
 mod entry;
 pub(crate) mod execute;
 mod explain;
+pub(crate) mod live;
 pub(crate) mod plan;
 pub(crate) mod selection;
 pub(crate) mod shape;
@@ -29,7 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_graphql::Pos;
-use async_graphql::parser::types::{ExecutableDocument, OperationType, TypeSystemDefinition};
+use async_graphql::parser::types::{ExecutableDocument, TypeSystemDefinition};
 use serde_json::{Map, Value as Json};
 
 use crate::config::{self, Config, Diagnostic, Diagnostics, EnvLookup, RetryPolicy};
@@ -131,6 +132,9 @@ pub fn load(
     if let Some(m) = &sg.mutation_type {
         head.push_str(&format!(" mutation: {m}"));
     }
+    if let Some(s) = &sg.subscription_type {
+        head.push_str(&format!(" subscription: {s}"));
+    }
     head.push_str(" }\n");
     let generated = format!("{head}{api}\n");
     let offset = generated.lines().count();
@@ -156,6 +160,7 @@ pub fn load(
             .filter(|t| t.kind == supergraph::Kind::Object && t.keys.iter().any(|k| k.resolvable))
             .map(|t| t.name.clone())
             .collect(),
+        subscription_type: sg.subscription_type.clone(),
     };
     let overlay_file = overlay.map(|(f, _)| f.to_owned());
     let mut config = config::load_with(file, &combined, env, Some(federated)).map_err(|d| {
@@ -388,9 +393,8 @@ pub(crate) fn plan_operation(
         };
         let mut sels = Vec::new();
         norm.set(&op.node.selection_set.node, &[], &mut sels, 0)?;
-        let mutation = op.node.ty == OperationType::Mutation;
         let name = op_name.or(operation_name);
-        let mut plan = Planner::plan(sg, &sels, mutation, name);
+        let mut plan = Planner::plan(sg, &sels, op.node.ty, name);
         plan.selection = sels;
         Ok(plan)
     }
@@ -425,6 +429,8 @@ struct Progress {
     plan: Option<Result<Arc<Planned>, FieldError>>,
     next: usize,
     snapshot: Option<Arc<Json>>,
+    /// A subscription event: the root fetch's answer (see [`live`]).
+    seed: Option<Arc<Json>>,
 }
 
 impl Request {
@@ -504,14 +510,11 @@ impl Request {
         let mut ran = false;
         while progress.next < wanted {
             let step = steps[progress.next].clone();
-            execute::run_step(
-                &self.subgraphs,
-                state,
-                &step,
-                &assembly,
-                &execute::Origin::default(),
-            )
-            .await;
+            let origin = execute::Origin {
+                seed: progress.seed.clone(),
+                ..execute::Origin::default()
+            };
+            execute::run_step(&self.subgraphs, state, &step, &assembly, &origin).await;
             progress.next += 1;
             ran = true;
         }

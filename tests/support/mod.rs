@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod redis;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -132,7 +132,13 @@ impl Loader<'_> {
                 (None, None) => FieldSource::Parent(vec![node.name.node.to_string()]),
             },
         };
-        if subscription && !matches!(source, FieldSource::Rest(_)) {
+        let federated_type = self
+            .federated
+            .as_ref()
+            .is_some_and(|f| f.types.contains(parent));
+        if subscription && federated_type && !matches!(source, FieldSource::Federated) {
+            self.error(field.pos, format!("`{coordinate}`: a supergraph's subscription fields come from its subgraphs, not from a binding"));
+        } else if subscription && !federated_type && !matches!(source, FieldSource::Rest(_)) {
             self.error(field.pos, format!("`{coordinate}` is a field of the subscription type and needs @rest: an upstream event stream, or with @poll(every:) a call made again at that interval"));
         }
         if let Some(d) = cache {

@@ -82,6 +82,8 @@ pub struct Federated {
     /// Object types with a resolvable key in some subgraph: what an
     /// `@entity` field may return.
     pub entities: HashSet<String>,
+    /// The supergraph's subscription root (its fields go to the subgraphs).
+    pub subscription_type: Option<String>,
 }
 
 /// [`load`], for the API schema of a supergraph: unbound fields of the
@@ -260,7 +262,9 @@ impl Loader<'_> {
                 .contains("Subscription")
                 .then(|| "Subscription".to_owned()),
         };
-        if let (Some(s), Some(_)) = (&subscription_type, &self.federated) {
+        if let (Some(s), Some(f)) = (&subscription_type, &self.federated)
+            && f.subscription_type.as_deref() != Some(s.as_str())
+        {
             self.error(
                 Pos { line: 1, column: 1 },
                 format!("the subscription type `{s}` of an overlay: a supergraph's subscriptions come from its subgraphs"),

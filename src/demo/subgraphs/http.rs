@@ -11,7 +11,12 @@ use http::StatusCode;
 
 pub(super) fn router(schema: Schema) -> Router {
     Router::new()
-        .route("/graphql", post(graphql))
+        // GET with `Upgrade: websocket`: subscriptions over
+        // graphql-transport-ws (or the legacy graphql-ws).
+        .route(
+            "/graphql",
+            post(graphql).get_service(async_graphql_axum::GraphQLSubscription::new(schema.clone())),
+        )
         .with_state(schema)
 }
 

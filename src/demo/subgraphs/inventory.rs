@@ -3,7 +3,10 @@
 //! products) in the representation the gateway sends.
 
 use async_graphql::Value;
-use async_graphql::dynamic::{FieldValue, Object, ObjectAccessor, Schema, SchemaError, TypeRef};
+use async_graphql::dynamic::{
+    FieldValue, InputValue, Object, ObjectAccessor, Schema, SchemaError, Subscription,
+    SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
 
 use super::data;
 use super::schema::{self, Parts, field, leaf};
@@ -73,7 +76,46 @@ pub(super) fn schema() -> Result<Schema, SchemaError> {
         types: vec![product.into()],
         entities: &["Product"],
         resolve: entity,
+        subscription: Some(stock_updates()),
     })
+}
+
+/// `Subscription.stockUpdates(everyMs:)`: a product every `everyMs`
+/// (upc 1, 2, ..., 100, 1, ...), as inventory knows it (its key and stock);
+/// the gateway fetches the rest of each event from the other subgraphs.
+fn stock_updates() -> Subscription {
+    Subscription::new("Subscription").field(
+        SubscriptionField::new("stockUpdates", TypeRef::named_nn("Product"), |ctx| {
+            let every = ctx
+                .args
+                .get("everyMs")
+                .and_then(|v| v.i64().ok())
+                .unwrap_or(1000);
+            let every = std::time::Duration::from_millis(every.clamp(10, 60_000) as u64);
+            SubscriptionFieldFuture::new(async move {
+                let ticks = tokio::time::interval(every);
+                Ok(futures_util::stream::unfold(
+                    (ticks, 0u32),
+                    |(mut ticks, n)| async move {
+                        ticks.tick().await;
+                        let product = StockedProduct {
+                            upc: (n % data::PRODUCTS + 1).to_string(),
+                            price: None,
+                            weight: None,
+                        };
+                        Some((
+                            Ok::<_, async_graphql::Error>(FieldValue::owned_any(product)),
+                            (ticks, n + 1),
+                        ))
+                    },
+                ))
+            })
+        })
+        .argument(
+            InputValue::new("everyMs", TypeRef::named_nn(TypeRef::INT))
+                .default_value(Value::from(1000)),
+        ),
+    )
 }
 
 fn entity(

@@ -73,6 +73,7 @@ pub(super) fn schema() -> Result<Schema, SchemaError> {
         types: vec![product.into()],
         entities: &["Product"],
         resolve: entity,
+        subscription: None,
     })
 }
 

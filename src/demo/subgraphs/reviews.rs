@@ -69,6 +69,7 @@ pub(super) fn schema() -> Result<Schema, SchemaError> {
         types: vec![review.into(), product.into(), user.into()],
         entities: &["Product", "User"],
         resolve: entity,
+        subscription: None,
     })
 }
 

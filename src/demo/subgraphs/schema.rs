@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_graphql::Value;
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputValue, Object, ObjectAccessor, Scalar, Schema,
-    SchemaError, Type, TypeRef, Union,
+    SchemaError, Subscription, Type, TypeRef, Union,
 };
 
 use super::null_propagation::{Absent, NullPropagation};
@@ -37,6 +37,8 @@ pub(super) struct Parts {
     /// The members of `_Entity`: the types with a `@key` in `sdl`.
     pub(super) entities: &'static [&'static str],
     pub(super) resolve: EntityResolver,
+    /// The subscription root, served over WebSocket (`http.rs`).
+    pub(super) subscription: Option<Subscription>,
 }
 
 pub(super) fn build(parts: Parts) -> Result<Schema, SchemaError> {
@@ -46,6 +48,7 @@ pub(super) fn build(parts: Parts) -> Result<Schema, SchemaError> {
         types,
         entities,
         resolve,
+        subscription,
     } = parts;
     let service = Object::new("_Service").field(Field::new(
         "sdl",
@@ -85,11 +88,14 @@ pub(super) fn build(parts: Parts) -> Result<Schema, SchemaError> {
     let entity = entities
         .iter()
         .fold(Union::new("_Entity"), |union, ty| union.possible_type(*ty));
+    let subscription_name = subscription.as_ref().map(|s| s.type_name().to_owned());
+    let mut builder = Schema::build("Query", None, subscription_name.as_deref());
+    if let Some(subscription) = subscription {
+        builder = builder.register(subscription);
+    }
     types
         .into_iter()
-        .fold(Schema::build("Query", None, None), |schema, ty| {
-            schema.register(ty)
-        })
+        .fold(builder, |schema, ty| schema.register(ty))
         .register(query)
         .register(service)
         .register(entity)

@@ -399,14 +399,14 @@ fn cache_use(fetched: &Fetched) -> CacheUse {
 
 /// One subscription event, the value of `plan`'s root field: shaped by the
 /// field's type, its bound children started under `state` (the event's own).
-pub(crate) fn shape_event(state: &Arc<RequestState>, plan: &Plan, json: Arc<Value>) -> Data {
+pub(crate) fn shape_event(state: &Arc<RequestState>, plan: &Plan, json: View) -> Data {
     let at = Position {
         path: Arc::from(plan.key.as_str()),
         call: None,
         span: state.span.clone(),
         keyed: false,
     };
-    shape(state, plan, &plan.field.def.ty, View::root(json), &at)
+    shape(state, plan, &plan.field.def.ty, json, &at)
 }
 
 /// Renders a root field's request (no parent); `None` when a path input is

@@ -133,6 +133,9 @@ pub(crate) struct Origin {
     pub(crate) path: Option<Arc<str>>,
     /// The call that gave the representations (the timeline's parent).
     pub(crate) call: Option<usize>,
+    /// A subscription event: the answer of the plan's subscription root
+    /// fetch, which is not sent (its subgraph pushed it).
+    pub(crate) seed: Option<Arc<Json>>,
 }
 
 /// Runs one step of a plan to completion.
@@ -171,6 +174,35 @@ pub(crate) async fn run_step(
     join_all(done).await;
 }
 
+/// A subscription event as the root fetch's answer. An event with no data
+/// and no error at a path is a failure of the whole root.
+fn seeded(seed: &Json, upstream: &str) -> Result<Json, FieldError> {
+    let no_data = seed.get("data").is_none_or(Json::is_null);
+    let errors = seed.get("errors").and_then(Json::as_array);
+    let pathless = errors.and_then(|errors| {
+        errors
+            .iter()
+            .find(|e| e.get("path").is_none_or(Json::is_null))
+    });
+    match (no_data, pathless) {
+        (true, Some(error)) => Err(FieldError::new(
+            ErrorCode::UpstreamGraphqlError,
+            error
+                .get("message")
+                .and_then(Json::as_str)
+                .unwrap_or("the subgraph's event carried an error")
+                .to_owned(),
+        )
+        .upstream(upstream)),
+        (true, None) if errors.is_none() => Err(FieldError::new(
+            ErrorCode::UpstreamBadResponse,
+            "the subgraph's event has no data",
+        )
+        .upstream(upstream)),
+        _ => Ok(seed.clone()),
+    }
+}
+
 /// Runs one node; returns its call's id in the timeline.
 async fn run_node(
     subgraphs: &Subgraphs,
@@ -186,9 +218,20 @@ async fn run_node(
     let private = subgraphs.graphs[node.graph].upstream.config.private_errors;
     match &node.kind {
         NodeKind::Root => {
-            let variables = node.variables.clone();
-            let (answer, call) =
-                send(subgraphs, state, node, index, variables, parent, None, "").await;
+            let (answer, call) = match (&origin.seed, node.subscription) {
+                (Some(seed), true) => (seeded(seed, &upstream), parent),
+                (None, true) => (
+                    Err(FieldError::new(
+                        ErrorCode::InternalError,
+                        "a subscription's root fetch is answered by its events",
+                    )),
+                    None,
+                ),
+                _ => {
+                    let variables = node.variables.clone();
+                    send(subgraphs, state, node, index, variables, parent, None, "").await
+                }
+            };
             let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
             match answer {
                 Ok(mut body) => {
@@ -485,7 +528,7 @@ async fn send(
             tributary.subgraph = %graph.name,
             tributary.plan.node = index,
             tributary.representations = representations.and_then(|n| i64::try_from(n).ok()),
-            graphql.operation.type = if node.mutation { "mutation" } else { "query" },
+            graphql.operation.type = if node.subscription { "subscription" } else if node.mutation { "mutation" } else { "query" },
             graphql.operation.name = %node.operation_name,
             tributary.cache = tracing::field::Empty,
         )

@@ -62,6 +62,9 @@ pub(crate) struct Node {
     pub(crate) kind: NodeKind,
     pub(crate) selection: Vec<Out>,
     pub(crate) mutation: bool,
+    /// The operation's subscription root fetch: sent once over the
+    /// subgraph's socket, its answers given by the events.
+    pub(crate) subscription: bool,
     /// The subgraph request, printed once planned.
     pub(crate) document: String,
     /// Its operation's name.
@@ -185,15 +188,22 @@ impl<'a> Planner<'a> {
     pub(crate) fn plan(
         sg: &'a Supergraph,
         sels: &[Sel],
-        mutation: bool,
+        kind: async_graphql::parser::types::OperationType,
         operation_name: Option<&str>,
     ) -> Plan {
-        let root = if mutation {
-            sg.mutation_type
+        use async_graphql::parser::types::OperationType;
+        let mutation = kind == OperationType::Mutation;
+        let subscription = kind == OperationType::Subscription;
+        let root = match kind {
+            OperationType::Mutation => sg
+                .mutation_type
                 .clone()
-                .unwrap_or_else(|| "Mutation".to_owned())
-        } else {
-            sg.query_type.clone()
+                .unwrap_or_else(|| "Mutation".to_owned()),
+            OperationType::Subscription => sg
+                .subscription_type
+                .clone()
+                .unwrap_or_else(|| "Subscription".to_owned()),
+            OperationType::Query => sg.query_type.clone(),
         };
         let mut plan = Plan::default();
         // Root fields grouped by subgraph: all at once for a query; for a
@@ -220,10 +230,23 @@ impl<'a> Planner<'a> {
                 None => groups.push((graph, vec![sel.clone()])),
             }
         }
+        if subscription && groups.len() > 1 {
+            planner
+                .errors
+                .push("a subscription selects exactly one root field".to_owned());
+            groups.truncate(1);
+        }
         let mut step = Step::default();
         for (graph, group) in groups {
             let id = planner.push(graph, Vec::new(), NodeKind::Root, mutation);
-            let selection = planner.object_set(graph, id, &[], &root, &group, &[], 0);
+            planner.nodes[id].subscription = subscription;
+            let mut selection = planner.object_set(graph, id, &[], &root, &group, &[], 0);
+            if subscription {
+                // A subscription's root selects its one field and nothing
+                // else (5.2.3.1), not even `__typename`.
+                selection
+                    .retain(|out| !matches!(out, Out::Field { name, .. } if name == "__typename"));
+            }
             planner.nodes[id].selection = selection;
             step.keys.extend(group.iter().map(|s| s.key.clone()));
             if mutation {
@@ -308,6 +331,7 @@ impl<'a> Planner<'a> {
             kind,
             selection: Vec::new(),
             mutation,
+            subscription: false,
             document: String::new(),
             operation_name: String::new(),
             variables: Map::new(),

@@ -32,7 +32,13 @@ pub(super) fn print(sg: &Supergraph, node: &mut Node) {
             body.push('}');
         }
     }
-    let mut doc = String::from(if node.mutation { "mutation " } else { "query " });
+    let mut doc = String::from(if node.subscription {
+        "subscription "
+    } else if node.mutation {
+        "mutation "
+    } else {
+        "query "
+    });
     doc.push_str(&node.operation_name);
     let entity = matches!(node.kind, NodeKind::Entity { .. });
     if entity || !vars.is_empty() {

@@ -116,6 +116,8 @@ pub struct Supergraph {
     pub(crate) types: HashMap<String, FedType>,
     pub(crate) query_type: String,
     pub(crate) mutation_type: Option<String>,
+    /// The subscription root, when some subgraph offers subscriptions.
+    pub(crate) subscription_type: Option<String>,
     /// Concrete object types of each abstract type (supergraph-wide).
     pub(crate) possible: HashMap<String, Vec<String>>,
     /// Fields the overlay adds to supergraph types (bound with `@rest` or

@@ -23,6 +23,7 @@ impl Supergraph {
         let mut graph_ids: HashMap<String, GraphId> = HashMap::new();
         let mut query_type = "Query".to_owned();
         let mut mutation_type = None;
+        let mut subscription_type = None;
         let mut defs: Vec<&Positioned<TypeDefinition>> = Vec::new();
         for def in &doc.definitions {
             match def {
@@ -31,13 +32,11 @@ impl Supergraph {
                         query_type = q.node.to_string();
                     }
                     mutation_type = schema.node.mutation.as_ref().map(|m| m.node.to_string());
-                    if let Some(s) = &schema.node.subscription {
-                        diags.push(Diagnostic {
-                            pos: s.pos,
-                            message: "subscriptions through a supergraph are not supported yet"
-                                .to_owned(),
-                        });
-                    }
+                    subscription_type = schema
+                        .node
+                        .subscription
+                        .as_ref()
+                        .map(|s| (s.node.to_string(), s.pos));
                     let links: Vec<String> = schema
                         .node
                         .directives
@@ -140,15 +139,32 @@ impl Supergraph {
         for list in possible.values_mut() {
             list.sort();
         }
+        let supergraph = Supergraph {
+            graphs,
+            types,
+            query_type,
+            mutation_type,
+            subscription_type: subscription_type.as_ref().map(|(s, _)| s.clone()),
+            possible,
+            overlay: HashMap::new(),
+        };
+        // Every subscription field is forwarded to a subgraph that has it.
+        if let Some((s, pos)) = &subscription_type
+            && let Some(ty) = supergraph.types.get(s)
+        {
+            let mut names: Vec<&String> = ty.fields.keys().collect();
+            names.sort();
+            for name in names {
+                if supergraph.resolvers(s, name).is_empty() {
+                    diags.push(Diagnostic {
+                        pos: *pos,
+                        message: format!("`{s}.{name}` is resolved by no subgraph"),
+                    });
+                }
+            }
+        }
         if diags.is_empty() {
-            Ok(Supergraph {
-                graphs,
-                types,
-                query_type,
-                mutation_type,
-                possible,
-                overlay: HashMap::new(),
-            })
+            Ok(supergraph)
         } else {
             Err(diags)
         }

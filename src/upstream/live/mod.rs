@@ -10,6 +10,7 @@
 //! many, and the subscription layer applies the `overflow` setting).
 
 mod parse;
+mod socket;
 mod source;
 
 use std::collections::HashMap;
@@ -33,6 +34,9 @@ pub enum FeedEvent {
     /// The upstream cannot be reached (the first connect or poll failed, or
     /// reconnecting gave up): the subscriptions end with this error.
     Ended(FieldError),
+    /// The upstream completed the stream (a subgraph's `complete`): the
+    /// subscriptions end without an error.
+    Completed,
 }
 
 /// Where a feed's task is.
@@ -120,7 +124,7 @@ pub struct Feed {
     pub upstream: Arc<str>,
     /// The path template, for the status page.
     pub path: Arc<str>,
-    /// `stream` or `poll`.
+    /// `stream`, `poll` or `subscription` (a subgraph's, over a socket).
     pub mode: &'static str,
     pub started: Instant,
     pub status: Arc<FeedStatus>,
@@ -219,8 +223,81 @@ impl Feeds {
         };
         key.extend_from_slice(mode.as_bytes());
         key.extend_from_slice(&every.as_nanos().to_le_bytes());
+        let polled = matches!(live, Live::Poll { .. });
+        let path = spec.path_template.clone();
+        let live = live.clone();
+        let select = select.to_vec();
+        let label = upstream.label.clone();
+        let (upstream, spec) = (upstream.clone(), spec.clone());
+        self.join(key, label, mode, path, polled, move |tx, status| {
+            let source = source::Source {
+                upstream,
+                request,
+                spec,
+                select,
+                tx,
+                status,
+            };
+            match live {
+                Live::Stream { idle_timeout } => tokio::spawn(source.stream(idle_timeout)),
+                Live::Poll { every } => tokio::spawn(source.poll(every)),
+            }
+            .abort_handle()
+        })
+    }
+
+    /// Joins the subscription `request` (a GraphQL `subscribe` payload in
+    /// its body) of the subgraph `upstream`, over `graphql-transport-ws`:
+    /// one socket for every subscriber of the same document, variables and
+    /// forwarded headers. `label` names it on the status page.
+    pub fn subscribe_graphql(
+        &self,
+        upstream: &Arc<Upstream>,
+        request: UpstreamRequest,
+        spec: &Arc<CallSpec>,
+        label: Arc<str>,
+    ) -> Subscriber {
+        let mut key = request.identity();
+        key.extend_from_slice(upstream.name().as_bytes());
+        key.extend_from_slice(b"graphql-transport-ws");
+        let name = upstream.label.clone();
+        let (upstream, spec) = (upstream.clone(), spec.clone());
+        self.join(
+            key,
+            name,
+            "subscription",
+            label,
+            false,
+            move |tx, status| {
+                let socket = socket::Socket {
+                    upstream,
+                    request,
+                    spec,
+                    tx,
+                    status,
+                };
+                tokio::spawn(socket.run()).abort_handle()
+            },
+        )
+    }
+
+    /// The feed `key`, started with `start` when there is none (or the one
+    /// there has ended). The map is locked only to look up or insert.
+    fn join(
+        &self,
+        key: Vec<u8>,
+        upstream: Arc<str>,
+        mode: &'static str,
+        path: Arc<str>,
+        polled: bool,
+        start: impl FnOnce(broadcast::Sender<FeedEvent>, Arc<FeedStatus>) -> AbortHandle,
+    ) -> Subscriber {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(feed) = map.get(&key).and_then(Weak::upgrade) {
+        if let Some(feed) = map
+            .get(&key)
+            .and_then(Weak::upgrade)
+            .filter(|feed| feed.status.phase() != Phase::Failed)
+        {
             let rx = feed.tx.subscribe();
             let first = if feed.polled {
                 feed.status
@@ -235,22 +312,10 @@ impl Feeds {
         }
         let (tx, rx) = broadcast::channel(self.buffer);
         let status = Arc::new(FeedStatus::default());
-        let source = source::Source {
-            upstream: upstream.clone(),
-            request,
-            spec: spec.clone(),
-            select: select.to_vec(),
-            tx: tx.clone(),
-            status: status.clone(),
-        };
-        let task = match live.clone() {
-            Live::Stream { idle_timeout } => tokio::spawn(source.stream(idle_timeout)),
-            Live::Poll { every } => tokio::spawn(source.poll(every)),
-        }
-        .abort_handle();
+        let task = start(tx.clone(), status.clone());
         let feed = Arc::new(Feed {
-            upstream: upstream.label.clone(),
-            path: spec.path_template.clone(),
+            upstream,
+            path,
             mode,
             started: Instant::now(),
             status,
@@ -258,7 +323,7 @@ impl Feeds {
             task,
             key: key.clone(),
             map: Arc::downgrade(&self.map),
-            polled: matches!(live, Live::Poll { .. }),
+            polled,
         });
         map.insert(key, Arc::downgrade(&feed));
         Subscriber {

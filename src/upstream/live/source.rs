@@ -18,7 +18,7 @@ use crate::upstream::{CallSpec, Upstream, UpstreamRequest};
 
 /// Failed connects (or polls) in a row after which a feed gives up and
 /// ends its subscriptions with the error.
-const MAX_FAILURES: u32 = 8;
+pub(super) const MAX_FAILURES: u32 = 8;
 
 /// The first reconnect waits this long, doubling up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -199,7 +199,7 @@ fn pluck(mut value: Value, path: &[String]) -> Value {
     value
 }
 
-fn backoff(failures: u32) -> Duration {
+pub(super) fn backoff(failures: u32) -> Duration {
     let exp = FIRST_BACKOFF.saturating_mul(1u32 << failures.min(10));
     let capped = exp.min(MAX_BACKOFF);
     // Up to 25% jitter, so feeds that broke together do not reconnect together.
