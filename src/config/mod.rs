@@ -12,6 +12,7 @@ mod env;
 mod error;
 mod load;
 pub mod policy;
+mod scalars;
 pub mod template;
 pub mod vocabulary;
 

@@ -27,7 +27,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::graphiql;
-use super::negotiate::{ResponseType, response_type, wants_html};
+use super::negotiate::{ResponseType, wants_html};
+use super::sse::Live;
 use super::{AppState, PeerAddr, Stopping};
 use crate::error::ErrorCode;
 use crate::gateway::{Coalesce, IncomingRequest, Outcome, PersistedError, Refusal, SharedResponse};
@@ -122,32 +123,6 @@ pub async fn post(
         Err(message) => return http_error(StatusCode::BAD_REQUEST, rt, message),
     };
     run(&app, rt, request, headers, false, started, live).await
-}
-
-/// Whether the client asked for an event stream (GraphQL over SSE), and
-/// the server's stop signal that ends one.
-struct Live {
-    sse: bool,
-    stopping: Option<Stopping>,
-}
-
-impl Live {
-    fn of(headers: &HeaderMap, stopping: Option<Extension<Stopping>>) -> Live {
-        Live {
-            sse: super::sse::wants_event_stream(headers),
-            stopping: stopping.map(|s| s.0),
-        }
-    }
-
-    /// How errors before the stream are answered: as
-    /// `application/graphql-response+json` for an event stream.
-    fn response_type(&self, headers: &HeaderMap) -> Option<ResponseType> {
-        if self.sse {
-            Some(ResponseType::GraphqlResponse)
-        } else {
-            response_type(headers)
-        }
-    }
 }
 
 /// `GET /graphql`: a query in the query string, GraphiQL for a browser, or

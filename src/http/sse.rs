@@ -15,8 +15,37 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, header};
 
+use axum::Extension;
+
 use super::Stopping;
+use super::negotiate::ResponseType;
 use crate::gateway::{Gateway, GraphqlRequest, Prepared};
+
+/// Whether the client asked for an event stream (GraphQL over SSE), and
+/// the server's stop signal that ends one.
+pub(super) struct Live {
+    pub(super) sse: bool,
+    pub(super) stopping: Option<Stopping>,
+}
+
+impl Live {
+    pub(super) fn of(headers: &HeaderMap, stopping: Option<Extension<Stopping>>) -> Live {
+        Live {
+            sse: wants_event_stream(headers),
+            stopping: stopping.map(|s| s.0),
+        }
+    }
+
+    /// How errors before the stream are answered: as
+    /// `application/graphql-response+json` for an event stream.
+    pub(super) fn response_type(&self, headers: &HeaderMap) -> Option<ResponseType> {
+        if self.sse {
+            Some(ResponseType::GraphqlResponse)
+        } else {
+            super::negotiate::response_type(headers)
+        }
+    }
+}
 
 /// Whether the client's first choice is an event stream.
 pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {

@@ -30,14 +30,16 @@ use super::view::View;
 use crate::config::{FieldSource, RestBinding};
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
-use crate::telemetry::timeline::{CacheUse, CallOutcome, CallRecord};
-use crate::upstream::{CacheStatus, Fetched, Upstream, UpstreamRequest};
+use crate::telemetry::timeline::CallRecord;
+use crate::upstream::{CacheStatus, Upstream, UpstreamRequest};
 
 mod batch;
 mod entity;
+mod facts;
 pub(crate) mod graphql;
 
 use batch::start_batch;
+pub(crate) use facts::call_facts;
 
 /// Where an object sits: its response path, the call its JSON came from,
 /// and that call's span (the parent of its children's spans).
@@ -364,37 +366,6 @@ async fn call_with(
         keyed: false,
     };
     Ok((value, stale, at))
-}
-
-/// What a call's record says of its result: outcome, status, attempts and
-/// where the value came from.
-pub(crate) fn call_facts(
-    result: &Result<Fetched, FieldError>,
-) -> (CallOutcome, Option<u16>, u32, CacheUse) {
-    match result {
-        Ok(fetched) => (
-            CallOutcome::Ok,
-            fetched.status,
-            fetched.attempts,
-            cache_use(fetched),
-        ),
-        Err(e) => (
-            CallOutcome::Failed(e.code),
-            e.status,
-            e.attempts,
-            CacheUse::Bypass,
-        ),
-    }
-}
-
-fn cache_use(fetched: &Fetched) -> CacheUse {
-    match fetched.cache {
-        _ if fetched.shared => CacheUse::Shared,
-        CacheStatus::Bypass => CacheUse::Bypass,
-        CacheStatus::Miss => CacheUse::Miss,
-        CacheStatus::Hit => CacheUse::Hit,
-        CacheStatus::Stale(_) => CacheUse::Stale,
-    }
 }
 
 /// One subscription event, the value of `plan`'s root field: shaped by the

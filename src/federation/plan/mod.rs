@@ -25,11 +25,13 @@ mod jumps;
 mod print;
 mod reenter;
 mod restore;
+mod sels;
 
 pub(crate) use entry::ENTRY;
 use print::finish;
 use restore::distinct_keys;
 pub(crate) use restore::{has_restores, restore};
+use sels::{add_read, as_internal, merge_by_key, typed_args};
 
 /// How many entity jumps one hole may take to reach its subgraph (a key
 /// fetched from a second subgraph to call a third).
@@ -556,61 +558,4 @@ impl<'a> Planner<'a> {
             restore: None,
         }
     }
-}
-
-/// Adds the field path `path` (read by a binding) to `reads`.
-fn add_read(reads: &mut Vec<Sel>, path: &[String]) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let at = match reads.iter().position(|r| r.name == *first) {
-        Some(i) => i,
-        None => {
-            reads.push(Sel {
-                key: first.clone(),
-                name: first.clone(),
-                args: Vec::new(),
-                on: Vec::new(),
-                sub: Vec::new(),
-                pos: None,
-            });
-            reads.len() - 1
-        }
-    };
-    add_read(&mut reads[at].sub, rest);
-}
-
-fn as_internal(s: &Sel) -> Sel {
-    Sel {
-        key: internal_alias(s),
-        ..s.clone()
-    }
-}
-
-/// Selections with the same response key and conditions merged into one
-/// (their sub-selections concatenated), in first-seen order.
-fn merge_by_key(sels: &[Sel]) -> Vec<Sel> {
-    let mut out: Vec<Sel> = Vec::with_capacity(sels.len());
-    for s in sels {
-        match out.iter_mut().find(|o| o.key == s.key) {
-            Some(o) => o.sub.extend(s.sub.iter().cloned()),
-            None => out.push(s.clone()),
-        }
-    }
-    out
-}
-
-fn typed_args(sg: &Supergraph, ty: &str, sel: &Sel) -> Vec<(String, Json, Type)> {
-    let def = sg.field(ty, &sel.name).or_else(|| {
-        sg.possible_types(ty)
-            .iter()
-            .find_map(|t| sg.field(t, &sel.name))
-    });
-    sel.args
-        .iter()
-        .filter_map(|(name, value)| {
-            let ty = def?.args.get(name)?.clone();
-            Some((name.clone(), value.clone(), ty))
-        })
-        .collect()
 }
