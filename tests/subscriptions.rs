@@ -41,6 +41,8 @@ type Subscription {
   broken: Tick @rest(upstream: "live", path: "/broken")
   level(id: ID!): Level @rest(upstream: "live", path: "/level/{$args.id}") @poll(every: "100ms")
   big(id: ID!): Big @rest(upstream: "live", path: "/big/{$args.id}")
+  tickNumber(id: ID!): Int @rest(upstream: "live", path: "/ticks/{$args.id}", select: "n")
+  tickId(id: ID!): ID @rest(upstream: "live", path: "/ticks/{$args.id}", select: "id")
 }
 
 type Big { n: Int! pad: String! }
@@ -702,6 +704,26 @@ fn live_fields_are_checked_at_load() {
         r#"{head} type Subscription {{ s: Int @rest(upstream: "u", path: "/s") @poll(every: "1s") @stream }}"#
     ));
     assert!(both.contains("polled or streamed"), "{both}");
+    let buffer = load(
+        r#"schema @server(subscriptions: { buffer: 10000000 }) @upstream(name: "u", url: "${U}") { query: Query }
+        type Query { a: Int @rest(upstream: "u", path: "/a") }"#,
+    );
+    assert!(
+        buffer.contains("`buffer` in `subscriptions` must be a whole number from 1 to 65536"),
+        "{buffer}"
+    );
+    let keep_alive = load(
+        r#"schema @server(subscriptions: { keepAlive: "48h" }) @upstream(name: "u", url: "${U}") { query: Query }
+        type Query { a: Int @rest(upstream: "u", path: "/a") }"#,
+    );
+    assert!(keep_alive.contains("at most 24h"), "{keep_alive}");
+    let implements = load(&format!(
+        r#"{head} interface Node {{ s: Int }} type Subscription implements Node {{ s: Int @rest(upstream: "u", path: "/s") }}"#
+    ));
+    assert!(
+        implements.contains("cannot implement interfaces"),
+        "{implements}"
+    );
 }
 
 #[tokio::test]
@@ -847,5 +869,65 @@ async fn a_subscriber_that_falls_behind_is_closed_with_a_reason() {
         eventually(Duration::from_secs(3), || live.open.load(Ordering::SeqCst)
             == 0)
         .await
+    );
+}
+
+#[tokio::test]
+async fn fields_that_read_other_parts_of_one_stream_get_their_own_part() {
+    let s = setup().await;
+    let mut socket = Socket::open(&s.gateway, "graphql-transport-ws", json!({})).await;
+    socket
+        .subscribe("n", r#"subscription { tickNumber(id: "same") }"#)
+        .await;
+    socket
+        .subscribe("i", r#"subscription { tickId(id: "same") }"#)
+        .await;
+    assert!(socket.next_payload("n").await["data"]["tickNumber"].is_u64());
+    assert_eq!(socket.next_payload("i").await["data"]["tickId"], "same");
+}
+
+#[tokio::test]
+async fn the_101_names_the_protocol_spoken_and_the_upgrade_headers_win() {
+    let s = setup().await;
+    // The client lists the legacy protocol first: that one is spoken, and
+    // the 101 says so (`open_with` asserts it).
+    let mut legacy = Socket::open_with(
+        &s.gateway,
+        "graphql-ws, graphql-transport-ws",
+        // A header the upgrade request already has is not replaced by the
+        // payload (a proxy in front may have set it).
+        json!({ "authorization": "Bearer from-the-client" }),
+        &[("authorization", "Bearer from-the-proxy")],
+    )
+    .await;
+    legacy
+        .subscribe("1", r#"subscription { ticks(id: "w") { who } }"#)
+        .await;
+    assert_eq!(
+        legacy.next_payload("1").await["data"]["ticks"]["who"],
+        "Bearer from-the-proxy"
+    );
+}
+
+#[tokio::test]
+async fn operations_over_a_websocket_count_against_the_client_rate_limit() {
+    let live = Arc::new(Live::default());
+    let sdl = SDL.replace(
+        r#"@server(subscriptions: { keepAlive: "1s", maxPerConnection: 2, initTimeout: "500ms" })"#,
+        r#"@server(rateLimit: { key: "header:x-client", rate: 1, per: "1m", burst: 2 })"#,
+    );
+    let live_mock = mock("live", 0, live_routes(live.clone())).await;
+    let detail = mock("detail", 0, detail_routes()).await;
+    let gw = gateway(&sdl, &[&live_mock, &detail], &[]).await;
+    // The upgrade takes one token, the first operation the second.
+    let mut socket =
+        Socket::open_with(&gw, "graphql-transport-ws", json!({}), &[("x-client", "a")]).await;
+    socket.subscribe("1", "{ ping }").await;
+    assert_eq!(socket.next_payload("1").await["data"]["ping"], "pong");
+    socket.subscribe("2", "{ ping }").await;
+    let refused = socket.next_payload("2").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
     );
 }

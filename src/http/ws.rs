@@ -68,14 +68,25 @@ pub(super) async fn upgrade(app: AppState, mut parts: Parts) -> Response {
             .into_response();
     };
     let stopping = parts.extensions.get::<Stopping>().cloned();
+    let peer = parts.extensions.get::<super::PeerAddr>().map(|p| p.0);
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
     let headers = parts.headers;
     let gateway = app.gateway.clone();
+    // The protocol the client listed first, which is the one spoken (the
+    // 101 names that one, whatever order the client gave).
+    let chosen = if legacy {
+        "graphql-ws"
+    } else {
+        "graphql-transport-ws"
+    };
     upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .protocols([chosen])
+        // A message is at most a request body (`maxBodyBytes`).
+        .max_message_size(app.gateway.settings().max_body_bytes)
+        .max_frame_size(app.gateway.settings().max_body_bytes)
         .on_upgrade(move |socket| async move {
             let _place = place;
             let gauge = gateway.metrics().live.connections("websocket");
@@ -83,6 +94,7 @@ pub(super) async fn upgrade(app: AppState, mut parts: Parts) -> Response {
             let connection = Connection {
                 gateway,
                 headers,
+                peer,
                 legacy,
                 protocol,
                 stopping,
@@ -106,6 +118,7 @@ fn protocol_of(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 struct Connection {
     gateway: Arc<Gateway>,
     headers: HeaderMap,
+    peer: Option<std::net::SocketAddr>,
     legacy: bool,
     protocol: GraphQLProtocol,
     stopping: Option<Stopping>,
@@ -126,6 +139,7 @@ impl Connection {
         });
         let executor = LiveExecutor {
             gateway: self.gateway.clone(),
+            peer: self.peer,
             headers: Arc::new(self.headers),
             held: Arc::new(AtomicUsize::new(0)),
             max: settings.max_per_connection,
@@ -242,9 +256,10 @@ fn is_ack(message: &Message) -> bool {
 
 /// The headers a connection's `connection_init` payload gives: each string
 /// entry of the payload (or of its `headers` object) whose name is a valid
-/// header name. They stand beside the upgrade request's headers (and win
-/// over them) for every operation of the connection, so bindings read them
-/// as `{$header.NAME}` and forwarded headers; they are never logged.
+/// header name. They stand beside the upgrade request's headers for every
+/// operation of the connection (a header the upgrade request has, which a
+/// proxy in front may have set, is not replaced), so bindings read them as
+/// `{$header.NAME}` and forwarded headers; they are never logged.
 #[derive(Debug, Clone, Default)]
 struct InitHeaders(HeaderMap);
 
@@ -272,6 +287,8 @@ fn init_headers(payload: &Value) -> HeaderMap {
 #[derive(Clone)]
 struct LiveExecutor {
     gateway: Arc<Gateway>,
+    /// The client's address, for rate limits keyed on it.
+    peer: Option<std::net::SocketAddr>,
     headers: Arc<HeaderMap>,
     /// Operations this connection runs now.
     held: Arc<AtomicUsize>,
@@ -316,7 +333,9 @@ impl Executor for LiveExecutor {
             .and_then(|d| d.downcast_ref::<InitHeaders>())
         {
             for (name, value) in &init.0 {
-                headers.insert(name.clone(), value.clone());
+                if !self.headers.contains_key(name) {
+                    headers.insert(name.clone(), value.clone());
+                }
             }
         }
         let incoming = match super::request::from_body(&request_json(&request)) {
@@ -324,17 +343,45 @@ impl Executor for LiveExecutor {
             Err(message) => return error(message),
         };
         let gateway = self.gateway.clone();
-        let responses = futures_util::stream::once(gateway.stream(incoming, headers))
-            .flatten()
-            .map(move |response| {
-                let _held = &held;
-                response
-            });
+        let peer = self.peer;
+        let responses = futures_util::stream::once(async move {
+            // Every operation counts against the client rate limits, as
+            // an HTTP request would.
+            if let Some(limits) = gateway.client_limits()
+                && let Err(refused) = limits.admit_head(&headers, peer).await
+            {
+                return refused_stream(&refused);
+            }
+            gateway.stream(incoming, headers).await
+        })
+        .flatten()
+        .map(move |response| {
+            let _held = &held;
+            response
+        });
         match self.stopping.clone() {
             Some(stopping) => responses.take_until(stopping.wait()).boxed(),
             None => responses.boxed(),
         }
     }
+}
+
+fn refused_stream(
+    refused: &crate::ratelimit::Refused,
+) -> BoxStream<'static, async_graphql::Response> {
+    let seconds = crate::ratelimit::retry_after_secs(refused.retry_after);
+    let error = crate::error::FieldError::new(
+        crate::error::ErrorCode::RateLimited,
+        format!(
+            "too many requests: over the rate limit on `{}` ({}); retry in {seconds} s",
+            refused.limit, refused.rate
+        ),
+    );
+    let error = error
+        .into_graphql()
+        .into_server_error(async_graphql::Pos::default());
+    futures_util::stream::once(async move { async_graphql::Response::from_errors(vec![error]) })
+        .boxed()
 }
 
 fn error(message: String) -> BoxStream<'static, async_graphql::Response> {

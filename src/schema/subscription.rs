@@ -73,7 +73,13 @@ pub(super) fn resolver(
                         Err(error) => Err(error.into_graphql()),
                         Ok((data, dropped)) => {
                             watch.events.inc();
-                            tracing::info!(parent: &watch.state.span, dropped, "event");
+                            // A span event of the subscription (not a log line).
+                            tracing::info!(
+                                target: crate::telemetry::otel::SPAN_TARGET,
+                                parent: &watch.state.span,
+                                dropped,
+                                "event"
+                            );
                             to_field_value(&field, &field.def.ty, &data)
                                 .map(|value| value.unwrap_or(FieldValue::NULL))
                                 .map_err(FieldError::into_graphql)

@@ -20,6 +20,23 @@ pub struct Socket {
 
 impl Socket {
     pub async fn open(gateway: &TestGateway, protocol: &str, init: Value) -> Socket {
+        Socket::open_with(gateway, protocol, init, &[]).await
+    }
+
+    /// [`Socket::open`] offering `protocols` (the first is the one spoken)
+    /// with extra upgrade headers.
+    pub async fn open_with(
+        gateway: &TestGateway,
+        protocols: &str,
+        init: Value,
+        headers: &[(&str, &str)],
+    ) -> Socket {
+        let protocol = protocols
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         let mut request = gateway
             .url()
             .replace("http", "ws")
@@ -27,7 +44,13 @@ impl Socket {
             .expect("request");
         request
             .headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().expect("header"));
+            .insert("sec-websocket-protocol", protocols.parse().expect("header"));
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                value.parse().expect("value"),
+            );
+        }
         let (ws, response) = tokio_tungstenite::connect_async(request)
             .await
             .expect("connects");
@@ -36,7 +59,8 @@ impl Socket {
                 .headers()
                 .get("sec-websocket-protocol")
                 .and_then(|v| v.to_str().ok()),
-            Some(protocol)
+            Some(protocol.as_str()),
+            "the 101 names the protocol the socket speaks"
         );
         let mut socket = Socket {
             ws,

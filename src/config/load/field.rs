@@ -136,6 +136,11 @@ impl Loader<'_> {
             .federated
             .as_ref()
             .is_some_and(|f| f.types.contains(parent));
+        if subscription && federated_type {
+            for d in poll.iter().chain(stream.iter()) {
+                self.error(d.pos, format!("@{} on `{coordinate}`: a supergraph's subscription fields are its subgraphs' streams", d.node.name.node));
+            }
+        }
         if subscription && federated_type && !matches!(source, FieldSource::Federated) {
             self.error(field.pos, format!("`{coordinate}`: a supergraph's subscription fields come from its subgraphs, not from a binding"));
         } else if subscription && !federated_type && !matches!(source, FieldSource::Rest(_)) {

@@ -483,6 +483,14 @@ impl Loader<'_> {
         let is_root = name == scope.query_type
             || Some(name) == scope.mutation_type
             || Some(name) == scope.subscription_type;
+        if Some(name) == scope.subscription_type
+            && let Some(i) = implements.first()
+        {
+            self.error(
+                i.pos,
+                format!("the subscription type `{name}` cannot implement interfaces"),
+            );
+        }
         // The JSON keys a `{$parent.X}` in this type's bindings may read: the
         // fields that come from the parent JSON rather than their own call.
         let json_keys: HashSet<String> = fields

@@ -40,23 +40,26 @@ impl Loader<'_> {
                 );
             }
         }
-        let counts: [(&str, &mut usize); 4] = [
-            ("maxConnections", &mut settings.max_connections),
-            ("maxPerConnection", &mut settings.max_per_connection),
-            ("maxTotal", &mut settings.max_total),
-            ("buffer", &mut settings.buffer),
+        // `buffer` is preallocated per feed and per shared execution.
+        let counts: [(&str, &mut usize, u64); 4] = [
+            ("maxConnections", &mut settings.max_connections, 10_000_000),
+            (
+                "maxPerConnection",
+                &mut settings.max_per_connection,
+                10_000_000,
+            ),
+            ("maxTotal", &mut settings.max_total, 10_000_000),
+            ("buffer", &mut settings.buffer, 65_536),
         ];
-        for (key, slot) in counts {
+        for (key, slot, max) in counts {
             match map.get(key) {
                 None => {}
-                Some(ConstValue::Number(n))
-                    if n.as_u64().is_some_and(|n| (1..=10_000_000).contains(&n)) =>
-                {
+                Some(ConstValue::Number(n)) if n.as_u64().is_some_and(|n| (1..=max).contains(&n)) => {
                     *slot = n.as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(1);
                 }
                 Some(other) => self.error(
                     pos,
-                    format!("`{key}` in `subscriptions` must be a whole number from 1 to 10000000, not `{other}`"),
+                    format!("`{key}` in `subscriptions` must be a whole number from 1 to {max}, not `{other}`"),
                 ),
             }
         }
@@ -68,10 +71,10 @@ impl Loader<'_> {
             if let Some(value) = map.get(key)
                 && let Some(d) = policy::duration(key, value, pos, &mut self.diags)
             {
-                if d.is_zero() {
+                if d.is_zero() || d > Duration::from_secs(86_400) {
                     self.error(
                         pos,
-                        format!("`{key}` in `subscriptions` must be longer than 0"),
+                        format!("`{key}` in `subscriptions` must be longer than 0 and at most 24h"),
                     );
                 } else {
                     *slot = d;

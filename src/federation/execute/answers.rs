@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, FieldError};
 
 /// A subscription event as the root fetch's answer. An event with no data
 /// and no error at a path is a failure of the whole root.
-pub(super) fn seeded(seed: &Json, upstream: &str) -> Result<Json, FieldError> {
+pub(super) fn seeded(seed: &Json, upstream: &str, private: bool) -> Result<Json, FieldError> {
     let no_data = seed.get("data").is_none_or(Json::is_null);
     let errors = seed.get("errors").and_then(Json::as_array);
     let pathless = errors.and_then(|errors| {
@@ -19,11 +19,14 @@ pub(super) fn seeded(seed: &Json, upstream: &str) -> Result<Json, FieldError> {
     match (no_data, pathless) {
         (true, Some(error)) => Err(FieldError::new(
             ErrorCode::UpstreamGraphqlError,
-            error
-                .get("message")
-                .and_then(Json::as_str)
-                .unwrap_or("the subgraph's event carried an error")
-                .to_owned(),
+            crate::exec::resolve::graphql::shown_message(
+                upstream,
+                private,
+                error
+                    .get("message")
+                    .and_then(Json::as_str)
+                    .unwrap_or("the subgraph's event carried an error"),
+            ),
         )
         .upstream(upstream)),
         (true, None) if errors.is_none() => Err(FieldError::new(

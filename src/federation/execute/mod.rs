@@ -192,7 +192,7 @@ async fn run_node(
     match &node.kind {
         NodeKind::Root => {
             let (answer, call) = match (&origin.seed, node.subscription) {
-                (Some(seed), true) => (seeded(seed, &upstream), parent),
+                (Some(seed), true) => (seeded(seed, &upstream, private), parent),
                 (None, true) => (
                     Err(FieldError::new(
                         ErrorCode::InternalError,

@@ -74,12 +74,22 @@ impl Groups {
         start: impl FnOnce() -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Response> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        let alive = map
-            .get(&key)
-            .and_then(Weak::upgrade)
-            .filter(|g| !g.ended.load(std::sync::atomic::Ordering::Acquire));
-        let (group, first) = match alive {
-            Some(group) => {
+        // An ended group found here is dropped only after the lock is given
+        // back: if it was the last reference, its `Drop` takes the lock.
+        let mut ended = None;
+        let mut alive = None;
+        if let Some(group) = map.get(&key).and_then(Weak::upgrade) {
+            // Subscribed before `ended` and `last` are read: a group that
+            // ends (or answers) after this sends that to this receiver too.
+            let rx = group.tx.subscribe();
+            if group.ended.load(std::sync::atomic::Ordering::Acquire) {
+                ended = Some(group);
+            } else {
+                alive = Some((group, rx));
+            }
+        }
+        let (group, rx, first) = match alive {
+            Some((group, rx)) => {
                 let first = if group.replay {
                     group
                         .last
@@ -89,10 +99,12 @@ impl Groups {
                 } else {
                     None
                 };
-                (group, first)
+                (group, rx, first)
             }
             None => {
-                let (tx, _) = broadcast::channel(membership.buffer.max(1));
+                // The first member's receiver exists before the execution
+                // starts, so its first response has somewhere to go.
+                let (tx, rx) = broadcast::channel(membership.buffer.max(1));
                 let group = Arc::new_cyclic(|weak: &Weak<Group>| {
                     let task = tokio::spawn(run(start(), tx.clone(), weak.clone()));
                     Group {
@@ -106,11 +118,11 @@ impl Groups {
                     }
                 });
                 map.insert(key, Arc::downgrade(&group));
-                (group, None)
+                (group, rx, None)
             }
         };
-        let rx = group.tx.subscribe();
         drop(map);
+        drop(ended);
         membership.counters.active.inc();
         let member = Member {
             _group: group,
@@ -142,7 +154,7 @@ async fn run(
         }
         // No member: the group is being dropped, and this task with it.
         if tx.send(Some(response)).is_err() {
-            return;
+            break;
         }
     }
     if let Some(group) = group.upgrade() {

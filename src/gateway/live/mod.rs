@@ -20,6 +20,10 @@ use super::{Gateway, GraphqlRequest, IncomingRequest, Prepared, Refusal, engine_
 use crate::error::{ErrorCode, FieldError};
 use crate::telemetry::otel::{self, SPAN_TARGET};
 
+/// Documents at least this long are prepared on the blocking pool (the
+/// HTTP handler's threshold).
+const LARGE_DOCUMENT: usize = 64 * 1024;
+
 /// The subscriptions the process holds, over every transport.
 #[derive(Debug, Default)]
 pub(crate) struct LiveCount(AtomicUsize);
@@ -258,10 +262,41 @@ impl Gateway {
             Ok(resolved) => resolved,
             Err(refusal) => return once(persisted(refusal)),
         };
-        let prepared = match self.prepare_resolved(&resolved, false) {
+        // A large document is parsed off the runtime's workers, as over HTTP.
+        let (resolved, prepared) = if resolved.request.query.len() >= LARGE_DOCUMENT {
+            let gateway = self.clone();
+            match tokio::task::spawn_blocking(move || {
+                let prepared = gateway.prepare_resolved(&resolved, false);
+                (resolved, prepared)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(_) => {
+                    return once(ServerError::new("the document could not be prepared", None));
+                }
+            }
+        } else {
+            let prepared = self.prepare_resolved(&resolved, false);
+            (resolved, prepared)
+        };
+        let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(refused) => return once_all(refusal_errors(refused)),
         };
+        if let Some(limits) = self.client_limits()
+            && limits.has_operation_limits()
+            && let Err(refused) = limits.admit_operation(prepared.operation_label()).await
+        {
+            let seconds = crate::ratelimit::retry_after_secs(refused.retry_after);
+            return refusal(FieldError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many requests: over the rate limit on `{}` ({}); retry in {seconds} s",
+                    refused.limit, refused.rate
+                ),
+            ));
+        }
         if let Err(refused) = self.admit(resolved.needs_introspection, &prepared) {
             return once(persisted(refused));
         }

@@ -223,6 +223,11 @@ impl Feeds {
         };
         key.extend_from_slice(mode.as_bytes());
         key.extend_from_slice(&every.as_nanos().to_le_bytes());
+        // Fields that read other parts of the same answers are other feeds.
+        for part in select {
+            key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            key.extend_from_slice(part.as_bytes());
+        }
         let polled = matches!(live, Live::Poll { .. });
         let path = spec.path_template.clone();
         let live = live.clone();
@@ -293,22 +298,26 @@ impl Feeds {
         start: impl FnOnce(broadcast::Sender<FeedEvent>, Arc<FeedStatus>) -> AbortHandle,
     ) -> Subscriber {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(feed) = map
-            .get(&key)
-            .and_then(Weak::upgrade)
-            .filter(|feed| feed.status.phase() != Phase::Failed)
-        {
+        // An ended feed found here is dropped only after the lock is given
+        // back: if it was the last reference, its `Drop` takes the lock.
+        let mut ended = None;
+        if let Some(feed) = map.get(&key).and_then(Weak::upgrade) {
+            // Subscribed before its phase is read: a feed that ends after
+            // this sends its end to this receiver too.
             let rx = feed.tx.subscribe();
-            let first = if feed.polled {
-                feed.status
-                    .last
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-            } else {
-                None
-            };
-            return Subscriber { feed, rx, first };
+            if feed.status.phase() != Phase::Failed {
+                let first = if feed.polled {
+                    feed.status
+                        .last
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                } else {
+                    None
+                };
+                return Subscriber { feed, rx, first };
+            }
+            ended = Some(feed);
         }
         let (tx, rx) = broadcast::channel(self.buffer);
         let status = Arc::new(FeedStatus::default());
@@ -326,6 +335,8 @@ impl Feeds {
             polled,
         });
         map.insert(key, Arc::downgrade(&feed));
+        drop(map);
+        drop(ended);
         Subscriber {
             feed,
             rx,
@@ -335,12 +346,15 @@ impl Feeds {
 
     /// Every feed with a subscriber, for the status page and metrics.
     pub fn live(&self) -> Vec<Arc<Feed>> {
-        self.map
+        let weak: Vec<Weak<Feed>> = self
+            .map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .filter_map(Weak::upgrade)
-            .collect()
+            .cloned()
+            .collect();
+        // Upgraded after the lock is given back (a feed dropped here takes it).
+        weak.iter().filter_map(Weak::upgrade).collect()
     }
 }
 

@@ -267,9 +267,17 @@ impl Socket {
         let mut pings =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let mut heard = false;
+        // Only frames from the subgraph (a pong too) move the deadline: a
+        // subgraph that stops answering is noticed after IDLE.
+        let idle = tokio::time::sleep(IDLE);
+        tokio::pin!(idle);
         loop {
             let frame = tokio::select! {
-                frame = tokio::time::timeout(IDLE, stream.next()) => frame,
+                frame = stream.next() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + IDLE);
+                    Ok(frame)
+                }
+                () = &mut idle => Err(()),
                 _ = pings.tick() => {
                     let ping = json!({ "type": "ping" }).to_string();
                     if let Some(sink) = closer.0.as_mut()

@@ -36,8 +36,8 @@ pub(super) struct Source {
 }
 
 impl Source {
+    /// Sends `value` (already the selected part) to the subscribers.
     fn send(&self, value: Value) {
-        let value = pluck(value, &self.select);
         let value = Arc::new(value);
         self.status.delivered(&value);
         // No receiver: the feed is being dropped, and this task with it.
@@ -51,18 +51,33 @@ impl Source {
 
     /// Polls every `every`; an answer different from the last is an event.
     pub(super) async fn poll(self, every: Duration) {
+        // Every poll asks the upstream: a cached answer would hide changes
+        // for as long as its TTL.
+        let spec = CallSpec {
+            timeout: self.spec.timeout,
+            retry: self.spec.retry.clone(),
+            idempotent: self.spec.idempotent,
+            trips_breaker: self.spec.trips_breaker,
+            cache_ttl: Some(Duration::ZERO),
+            keep_last_good: false,
+            path_template: self.spec.path_template.clone(),
+            shared_in_operation: self.spec.shared_in_operation,
+        };
+        let spec = Arc::new(spec);
         let mut last: Option<Value> = None;
         let mut failures = 0;
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match self.upstream.call(&self.request, &self.spec, None).await {
+            match self.upstream.call(&self.request, &spec, None).await {
                 Ok(fetched) => {
                     failures = 0;
                     self.status.set(Phase::Open);
-                    if last.as_ref() != Some(&*fetched.value) {
-                        let value = Value::clone(&fetched.value);
+                    // Compared as the field reads it: a change elsewhere in
+                    // the answer is no event.
+                    let value = pluck(Value::clone(&fetched.value), &self.select);
+                    if last.as_ref() != Some(&value) {
                         last = Some(value.clone());
                         self.send(value);
                     }
@@ -102,13 +117,16 @@ impl Source {
                             .get(http::header::CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok()),
                     );
-                    let heard = self
+                    match self
                         .read(response, framing, idle, &mut last_id, &mut retry_hint)
-                        .await;
-                    if heard {
-                        failures = 0;
-                    } else {
-                        failures += 1;
+                        .await
+                    {
+                        Ended::Events => failures = 0,
+                        // Quiet is no failure: the upstream took the
+                        // request, it just had nothing to say.
+                        Ended::Idle => {}
+                        // Closed (or broke) without one event.
+                        Ended::Empty => failures += 1,
                     }
                 }
                 Err(error) => {
@@ -137,7 +155,7 @@ impl Source {
         }
     }
 
-    /// Reads one connection until it ends; whether anything was heard.
+    /// Reads one connection until it ends.
     async fn read(
         &self,
         response: reqwest::Response,
@@ -145,29 +163,36 @@ impl Source {
         idle: Duration,
         last_id: &mut Option<String>,
         retry_hint: &mut Option<Duration>,
-    ) -> bool {
+    ) -> Ended {
         let mut parser = Parser::new(framing, self.upstream.config.max_response_bytes);
         let mut body = response.bytes_stream();
         let mut frames = Vec::new();
-        let mut heard = false;
+        let mut events = false;
+        let ended = |events: bool, idle: bool| match (events, idle) {
+            (true, _) => Ended::Events,
+            (false, true) => Ended::Idle,
+            (false, false) => Ended::Empty,
+        };
         loop {
             let chunk = match tokio::time::timeout(idle, body.next()).await {
                 Err(_) => {
                     tracing::debug!(upstream = %self.upstream.name(), ?idle, "stream silent; reconnecting");
-                    return heard;
+                    return ended(events, true);
                 }
-                Ok(None) | Ok(Some(Err(_))) => return heard,
+                Ok(None) | Ok(Some(Err(_))) => return ended(events, false),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             if parser.push(&chunk, &mut frames).is_err() {
                 tracing::warn!(upstream = %self.upstream.name(), "stream event over maxResponseBytes; reconnecting");
-                return heard;
+                return ended(events, false);
             }
             for frame in frames.drain(..) {
-                heard = true;
                 match frame {
                     Frame::Data(text) => match serde_json::from_str::<Value>(&text) {
-                        Ok(value) => self.send(value),
+                        Ok(value) => {
+                            events = true;
+                            self.send(pluck(value, &self.select));
+                        }
                         Err(e) => {
                             tracing::warn!(upstream = %self.upstream.name(), error = %e, "stream event is not JSON; skipped");
                             self.status.skipped();
@@ -175,13 +200,24 @@ impl Source {
                     },
                     Frame::Id(id) => *last_id = Some(id),
                     Frame::Retry(ms) => {
-                        *retry_hint = Some(Duration::from_millis(ms).min(MAX_BACKOFF));
+                        *retry_hint =
+                            Some(Duration::from_millis(ms).clamp(FIRST_BACKOFF, MAX_BACKOFF));
                     }
                     Frame::Heartbeat => {}
                 }
             }
         }
     }
+}
+
+/// How one connection of a stream ended.
+enum Ended {
+    /// After at least one event.
+    Events,
+    /// Silent for the idle timeout, with no event.
+    Idle,
+    /// Closed or broken without an event.
+    Empty,
 }
 
 /// The part of `value` at `path` (`select`), or null.
