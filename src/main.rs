@@ -335,6 +335,9 @@ fn check(schemas: &[PathBuf], overlay: Option<&Path>) -> ExitCode {
     let mut ok = true;
     for path in schemas {
         match load_schema(path, overlay).and_then(|config| {
+            if let Some(warning) = config::budget::deadline_warning(&config) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             Gateway::new(&config)
                 .map(|_| ())
                 .map_err(|e| config::Diagnostics {

@@ -6,6 +6,7 @@
 //! `file:line:col: message` diagnostics. Nothing downstream re-validates.
 
 mod binding;
+pub mod budget;
 pub mod cors;
 mod directives;
 mod env;
@@ -96,6 +97,13 @@ pub struct ServerSettings {
     pub max_root_fields: usize,
     /// Wall-clock ceiling on one request's execution.
     pub max_request_time: Duration,
+    /// `requestTimeout`: the request's deadline, carried across its
+    /// dependent calls (each gets what remains); `None`: each call has only
+    /// its own timeout.
+    pub request_timeout: Option<Duration>,
+    /// `deadlineHeader`: the header a client may shorten the deadline with
+    /// (milliseconds) and in which each upstream call is told what remains.
+    pub deadline_header: Option<http::HeaderName>,
     /// Largest response body sent to a client.
     pub max_response_bytes: usize,
     /// Bytes of query text kept in the cache of parsed, validated documents.
@@ -183,6 +191,8 @@ impl Default for ServerSettings {
             max_aliases: 1_000,
             max_root_fields: 100,
             max_request_time: Duration::from_secs(15),
+            request_timeout: None,
+            deadline_header: None,
             max_response_bytes: 16 * 1024 * 1024,
             document_cache_bytes: 32 * 1024 * 1024,
             introspection: true,

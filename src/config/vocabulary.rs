@@ -165,6 +165,16 @@ const SERVER: &[Arg] = &[
         "Longest one request may execute (15s).",
     ),
     arg(
+        "requestTimeout",
+        "tributary__Duration",
+        "The request's deadline: every call gets at most what remains of it, so a dependent stage that starts late gets only the rest (none).",
+    ),
+    arg(
+        "deadlineHeader",
+        "String",
+        "A header (milliseconds) with which a client may shorten the deadline, and in which every upstream call is sent what remains (none).",
+    ),
+    arg(
         "maxResponseBytes",
         "Int",
         "Largest response body sent to a client (16 MiB).",

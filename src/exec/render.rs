@@ -171,6 +171,7 @@ pub fn render(
         headers,
         body,
         trace: Vec::new(),
+        deadline: None,
     }))
 }
 

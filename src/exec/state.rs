@@ -71,6 +71,8 @@ pub struct RequestState {
     deferred: Mutex<Vec<ServerError>>,
     /// This state belongs to a subscription (its events get their own).
     pub(crate) subscription: bool,
+    /// The request's deadline (`requestTimeout`), carried into its calls.
+    pub(crate) deadline: Option<crate::upstream::Deadline>,
 }
 
 /// What the prepared operation tells execution.
@@ -84,6 +86,8 @@ pub(crate) struct OperationFacts {
     pub(crate) graphql: Option<Arc<super::resolve::graphql::Operation>>,
     /// The operation is a subscription.
     pub(crate) subscription: bool,
+    /// The request's deadline, if it has one (never a subscription's).
+    pub(crate) deadline: Option<crate::upstream::Deadline>,
 }
 
 /// The run-time side of the operation limits: the cost analysis bounds what
@@ -171,6 +175,7 @@ impl RequestState {
             federation: facts.federation,
             graphql: facts.graphql,
             subscription: facts.subscription,
+            deadline: facts.deadline,
             event: Mutex::default(),
             deferred: Mutex::default(),
             registry,
@@ -214,6 +219,7 @@ impl RequestState {
                 federation,
                 graphql: self.graphql.clone(),
                 subscription: false,
+                deadline: None,
             },
         );
         *self.event.lock().unwrap_or_else(PoisonError::into_inner) = Some(event.clone());

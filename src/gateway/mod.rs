@@ -3,6 +3,7 @@
 
 mod coalesce;
 pub mod cost;
+mod deadline;
 mod directives;
 mod engine_errors;
 mod federated;
@@ -341,6 +342,9 @@ impl Gateway {
             self.settings.max_cost,
         );
         let subscription = matches!(prepared.kind, Some(OperationType::Subscription));
+        let deadline = (!subscription)
+            .then(|| self.deadline(&headers, started))
+            .flatten();
         RequestState::new(
             self.registry.clone(),
             headers,
@@ -371,6 +375,7 @@ impl Gateway {
                     }
                     _ => None,
                 },
+                deadline,
                 subscription,
             },
         )

@@ -226,8 +226,29 @@ impl Upstream {
         spec: &CallSpec,
         mask: Option<&Mask>,
     ) -> Result<Answer, FieldError> {
+        // A request with a deadline: the call (retries and backoff
+        // included) gets at most what remains of it, and none once it passed.
+        let timeout = match &request.deadline {
+            Some(deadline) => {
+                let left = deadline
+                    .at
+                    .saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(FieldError::new(
+                        crate::error::ErrorCode::UpstreamTimeout,
+                        format!(
+                            "the request's deadline passed before the call to upstream `{}` could start",
+                            self.name()
+                        ),
+                    )
+                    .upstream(self.name()));
+                }
+                spec.timeout.min(left)
+            }
+            None => spec.timeout,
+        };
         let options = CallOptions {
-            timeout: spec.timeout,
+            timeout,
             retry: &spec.retry,
             idempotent: spec.idempotent,
             trips_breaker: spec.trips_breaker,
@@ -324,6 +345,15 @@ impl Upstream {
         };
         for (name, value) in trace {
             builder = builder.header(name, value);
+        }
+        // What remains of the request's deadline, as this attempt leaves.
+        if let Some(deadline) = &request.deadline
+            && let Some(name) = &deadline.header
+        {
+            let left = deadline
+                .at
+                .saturating_duration_since(std::time::Instant::now());
+            builder = builder.header(name, left.as_millis().to_string());
         }
         let mut response = with_body(builder, request)
             .send()

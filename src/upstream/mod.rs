@@ -13,5 +13,5 @@ mod spec;
 
 pub use client::{CacheStatus, Fetched, Upstream};
 pub(crate) use projection::Mask;
-pub use request::UpstreamRequest;
+pub use request::{Deadline, UpstreamRequest};
 pub use spec::CallSpec;

@@ -15,6 +15,17 @@ pub struct UpstreamRequest {
     /// W3C trace headers passed through from the client; not part of the
     /// request's identity (cache and dedupe keys).
     pub trace: Vec<(HeaderName, HeaderValue)>,
+    /// The request's deadline, when it has one: the call gets at most what
+    /// remains (retries included). Not part of the identity.
+    pub deadline: Option<Deadline>,
+}
+
+/// When the client's request must be answered, and the header that tells
+/// each upstream attempt how many milliseconds remain.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    pub at: std::time::Instant,
+    pub header: Option<HeaderName>,
 }
 
 impl UpstreamRequest {

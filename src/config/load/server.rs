@@ -78,6 +78,39 @@ impl Loader<'_> {
                 }
             }
         }
+        if let Some(value) = args.get("requestTimeout")
+            && let Some(d) = policy::duration("requestTimeout", &value.node, value.pos, diags)
+        {
+            if d.is_zero() {
+                diags.push(Diagnostic {
+                    pos: value.pos,
+                    message: "`requestTimeout` on @server must be longer than 0".to_owned(),
+                });
+            } else {
+                server.request_timeout = Some(d);
+            }
+        }
+        if let Some(value) = args.get("deadlineHeader") {
+            match &value.node {
+                async_graphql::Value::String(name) => {
+                    match http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) {
+                        Ok(name) => server.deadline_header = Some(name),
+                        Err(_) => diags.push(Diagnostic {
+                            pos: value.pos,
+                            message: format!(
+                                "`deadlineHeader` on @server: `{name}` is not a header name"
+                            ),
+                        }),
+                    }
+                }
+                other => diags.push(Diagnostic {
+                    pos: value.pos,
+                    message: format!(
+                        "`deadlineHeader` on @server must be a header name, not `{other}`"
+                    ),
+                }),
+            }
+        }
         if let Some(v) = args.bool("introspection", diags) {
             server.introspection = v;
         }

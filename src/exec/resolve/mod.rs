@@ -258,10 +258,11 @@ fn prepare(
         })?;
     // A traced request injects each attempt's own context; any other passes
     // the client's trace headers through.
-    if let Some(request) = &mut request
-        && state.span.is_none()
-    {
-        request.trace = otel::trace_headers(&state.span, &state.headers);
+    if let Some(request) = &mut request {
+        if state.span.is_none() {
+            request.trace = otel::trace_headers(&state.span, &state.headers);
+        }
+        request.deadline.clone_from(&state.deadline);
     }
     Ok(request)
 }

@@ -398,6 +398,7 @@ impl Gateway {
                 federation: None,
                 graphql: None,
                 subscription: false,
+                deadline: None,
             },
         );
         let mut engine_request = Request::new(body).data(state.clone());

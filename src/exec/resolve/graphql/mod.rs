@@ -386,6 +386,7 @@ pub(crate) fn post(state: &RequestState, upstream: &Upstream, body: Bytes) -> Up
         headers,
         body: Some(body),
         trace: Vec::new(),
+        deadline: state.deadline.clone(),
     };
     if state.span.is_none() {
         request.trace = otel::trace_headers(&state.span, &state.headers);
