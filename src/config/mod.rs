@@ -33,7 +33,9 @@ pub use cors::{CorsSettings, HeaderList, OriginRule, Origins};
 pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
 pub use load::{Federated, load, load_file, load_with};
-pub use policy::{BreakerPolicy, CachePolicy, OnError, Policies, RetryPolicy};
+pub use policy::{
+    BreakerPolicy, CachePolicy, HedgeAfter, HedgePolicy, OnError, Policies, RetryPolicy,
+};
 pub use template::{Expr, Piece, Source, Template};
 
 /// Everything the gateway serves, as read from one SDL file.

@@ -34,6 +34,25 @@ pub struct Policies {
     /// Calls to this upstream per unit of time, across every request;
     /// a call over it is not made and fails with `UPSTREAM_RATE_LIMITED`.
     pub rate_limit: Option<RateLimitPolicy>,
+    /// `hedge`: a second copy of a slow idempotent call.
+    pub hedge: Option<HedgePolicy>,
+}
+
+/// `hedge: { after: "p95" | "40ms", max: 1 }`: when an idempotent call has
+/// not answered after `after`, another identical request goes out (up to
+/// `max` more); the first answer wins, the others are cancelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HedgePolicy {
+    pub after: HedgeAfter,
+    pub max: u32,
+}
+
+/// When a hedge goes out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeAfter {
+    Fixed(Duration),
+    /// This quantile (0.5 to 0.999) of the upstream's recent answers.
+    Percentile(f64),
 }
 
 /// `cache: { ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }`
@@ -81,6 +100,7 @@ impl Default for Policies {
             cache: None,
             dedupe: false,
             rate_limit: None,
+            hedge: None,
         }
     }
 }
@@ -191,6 +211,7 @@ pub(crate) fn apply(
             "queueTimeout" => r.duration(key, value).map(|d| base.queue_timeout = d),
             "cache" => r.cache(value, &mut base.cache),
             "dedupe" => r.flag(key, value).map(|b| base.dedupe = b),
+            "hedge" => r.hedge(value).map(|h| base.hedge = h),
             "rateLimit" => match value {
                 // Turns off a limit `@upstreamDefaults` gave.
                 ConstValue::Boolean(false) => {
@@ -392,6 +413,39 @@ impl Reader<'_> {
             self.error("`retry.maxBackoff` is shorter than `retry.backoff`".to_owned());
         }
         Some(())
+    }
+
+    /// `hedge: false` or `{ after: "p95" | "40ms", max: 1 }`.
+    fn hedge(&mut self, value: &ConstValue) -> Option<Option<HedgePolicy>> {
+        if let ConstValue::Boolean(false) = value {
+            return Some(None);
+        }
+        let map = self.object("hedge", value, &["after", "max"])?;
+        let after = match map.get("after") {
+            Some(ConstValue::String(s)) if s.starts_with('p') => match s[1..].parse::<f64>() {
+                Ok(p) if (50.0..100.0).contains(&p) => HedgeAfter::Percentile(p / 100.0),
+                _ => {
+                    self.error(format!("`after` in `hedge` must be a percentile from \"p50\" to \"p99.9\" or a duration, not `{s}`"));
+                    return None;
+                }
+            },
+            Some(v) => HedgeAfter::Fixed(self.duration("after", v)?),
+            None => {
+                self.error("`hedge` needs `after`: \"p95\" or a duration like \"40ms\"".to_owned());
+                return None;
+            }
+        };
+        let max = match map.get("max") {
+            None => 1,
+            Some(v) => match self.count("max", v)? {
+                n @ 1..=3 => n,
+                n => {
+                    self.error(format!("`max` in `hedge` must be 1, 2 or 3, not {n}"));
+                    return None;
+                }
+            },
+        };
+        Some(Some(HedgePolicy { after, max }))
     }
 
     fn breaker(&mut self, value: &ConstValue, base: &mut Option<BreakerPolicy>) -> Option<()> {

@@ -15,6 +15,10 @@ pub(super) const SCALARS: &[(&str, &str)] = &[
         "{ failureRatio, minCalls, window, consecutiveFailures, openFor, halfOpenProbes, failureStatuses, graphqlErrors }, or false.",
     ),
     (
+        "tributary__Hedge",
+        "{ after: \"p95\" | \"40ms\", max: 1 }, or false.",
+    ),
+    (
         "tributary__Cache",
         "{ ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }, or true/false.",
     ),

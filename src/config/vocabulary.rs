@@ -73,6 +73,11 @@ pub const POLICY: &[Arg] = &[
         "How long a call waits for a place under maxConcurrent (20ms).",
     ),
     arg(
+        "hedge",
+        "tributary__Hedge",
+        "{ after: \"p95\" | \"40ms\", max: 1 }, or false: another copy of an idempotent call that has not answered after `after` (the upstream's recent percentile or a duration); the first answer wins (none).",
+    ),
+    arg(
         "cache",
         "tributary__Cache",
         "{ ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }, or true/false.",

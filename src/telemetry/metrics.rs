@@ -407,6 +407,19 @@ impl prometheus_client::collector::Collector for UpstreamCollector {
             let labels = [("upstream", u.name().to_owned())];
             ConstCounter::new(transitions_so_far).encode(transitions.encode_family(&labels)?)?;
         }
+        let mut hedges = encoder.encode_descriptor(
+            "tributary_upstream_hedges",
+            "Hedged copies of slow idempotent calls sent (`hedge`)",
+            None,
+            MetricType::Counter,
+        )?;
+        for u in &self.upstreams {
+            if u.config.policies.hedge.is_none() {
+                continue;
+            }
+            let labels = [("upstream", u.name().to_owned())];
+            ConstCounter::new(u.guard.hedges()).encode(hedges.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }

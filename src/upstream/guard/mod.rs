@@ -20,6 +20,7 @@
 //! small and tested alone (see `breaker.rs`, `retry.rs`).
 
 pub mod breaker;
+mod hedge;
 pub(crate) mod retry;
 mod window;
 pub(crate) use retry::random_below;
@@ -158,6 +159,8 @@ pub struct Guard {
     limiter: Option<Semaphore>,
     /// `rateLimit`: calls per unit of time, every request's together.
     pub rate: Option<Limiter>,
+    /// Recent answer times (for `hedge: { after: "p95" }`) and hedges sent.
+    hedging: hedge::Hedging,
 }
 
 impl Guard {
@@ -173,7 +176,13 @@ impl Guard {
                 .as_ref()
                 .map(|p| Limiter::new(format!("upstream:{upstream}"), p, None, redis)),
             policies: policies.clone(),
+            hedging: hedge::Hedging::default(),
         }
+    }
+
+    /// Hedged copies sent so far.
+    pub fn hedges(&self) -> u64 {
+        self.hedging.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The breaker's state now (`None`: this upstream has no breaker).
@@ -214,15 +223,7 @@ impl Guard {
             self.budget.call();
             loop {
                 let tries = attempts_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let error = match self
-                    .attempt_once(
-                        &mut attempt,
-                        deadline,
-                        options.timeout,
-                        options.trips_breaker,
-                    )
-                    .await
-                {
+                let error = match self.attempt_once(&mut attempt, deadline, &options).await {
                     Ok(value) => return Ok(value),
                     Err(TryFailed::NotTried(error)) => {
                         // Stopped before any request left: not an attempt.
@@ -272,8 +273,7 @@ impl Guard {
         &self,
         attempt: &mut F,
         deadline: Instant,
-        timeout: Duration,
-        trips_breaker: bool,
+        options: &CallOptions<'_>,
     ) -> Result<T, TryFailed>
     where
         F: FnMut() -> Fut,
@@ -360,13 +360,39 @@ impl Guard {
                 deadline,
                 AttemptError::Timeout {
                     limit: "timeout",
-                    after: timeout,
+                    after: options.timeout,
                 },
             ),
         };
-        let outcome = tokio::time::timeout_at(attempt_deadline, attempt())
-            .await
-            .unwrap_or(Err(cut));
+        // Answer times are kept only for a percentile's sake.
+        let timed = matches!(
+            self.policies.hedge,
+            Some(crate::config::HedgePolicy {
+                after: crate::config::HedgeAfter::Percentile(_),
+                ..
+            })
+        );
+        let started = timed.then(Instant::now);
+        // An idempotent call may be hedged: copies race, the first answer wins.
+        let hedge = self
+            .policies
+            .hedge
+            .as_ref()
+            .filter(|_| options.idempotent)
+            .and_then(|policy| Some((self.hedging.delay(policy)?, policy.max)));
+        let outcome = match hedge {
+            Some((after, max)) => {
+                let race =
+                    self.hedging
+                        .race(attempt, after, max, &self.budget, options.retry.budget);
+                tokio::time::timeout_at(attempt_deadline, race).await
+            }
+            None => tokio::time::timeout_at(attempt_deadline, attempt()).await,
+        }
+        .unwrap_or(Err(cut));
+        if let (Some(started), true) = (started, outcome.is_ok()) {
+            self.hedging.observe(started.elapsed());
+        }
         if let Some(held) = permit {
             let policy = held.breaker.policy();
             let failed = match &outcome {
@@ -376,7 +402,7 @@ impl Guard {
             // A failure of a binding that does not trip the breaker is not
             // recorded at all (its permit goes back on drop): counted as a
             // success it would hide real failures behind it.
-            if trips_breaker || !failed {
+            if options.trips_breaker || !failed {
                 held.record(failed);
             }
         }
