@@ -1381,3 +1381,152 @@ async fn the_compose_wiring_serves_the_product_page() {
     assert_eq!(gateway.terminate().code(), Some(0));
     assert_eq!(upstreams.terminate().code(), Some(0));
 }
+
+// ---------------------------------------------------------------- alerts
+
+/// Every metric name an alerting expression reads (`name{`, `name[`, `name ==`).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_alphabetic() || bytes[i] == '_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == '_') {
+                i += 1;
+            }
+            let word: String = bytes[start..i].iter().collect();
+            let next = bytes[i..].iter().find(|c| !c.is_whitespace());
+            let label_context = expr[..expr.char_indices().nth(start).map_or(0, |(b, _)| b)]
+                .rfind(['{', '}'])
+                .is_some_and(|at| expr.as_bytes()[at] == b'{');
+            if (word.starts_with("tributary_")
+                || word.starts_with("http_")
+                || word.starts_with("graphql_"))
+                && matches!(next, Some('{' | '[' | '=' | '>' | '<' | ')') | None)
+                && !label_context
+            {
+                names.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn prometheus_loads_alerting_rules_on_metrics_the_gateway_exports() {
+    // Mounted where prometheus.yml's rule_files reads them.
+    let compose = compose();
+    let prometheus = service(&compose, "prometheus");
+    let config = yaml(&deploy().join("prometheus.yml"));
+    let files = words(&config["rule_files"]);
+    assert_eq!(files, ["/etc/prometheus/alerts.yml"], "rule_files");
+    let source = mounts(prometheus)
+        .into_iter()
+        .find(|(_, target)| target == "/etc/prometheus/alerts.yml")
+        .map(|(source, _)| source)
+        .expect("alerts.yml is mounted where rule_files reads it");
+    assert_eq!(source, deploy().join("alerts.yml"));
+    let rules = yaml(&source);
+    let Value::Sequence(groups) = &rules["groups"] else {
+        panic!("alerts.yml has no groups");
+    };
+    let mut alerts = Vec::new();
+    for group in groups {
+        let Value::Sequence(list) = &group["rules"] else {
+            panic!("a group has no rules");
+        };
+        for rule in list {
+            let name = text(&rule["alert"]);
+            assert!(!name.is_empty(), "a rule without `alert`");
+            assert!(!text(&rule["expr"]).is_empty(), "{name}: no expr");
+            assert!(!text(&rule["for"]).is_empty(), "{name}: no `for`");
+            assert!(
+                matches!(
+                    text(&rule["labels"]["severity"]).as_str(),
+                    "warning" | "critical"
+                ),
+                "{name}: severity"
+            );
+            assert!(
+                !text(&rule["annotations"]["summary"]).is_empty(),
+                "{name}: no summary"
+            );
+            alerts.push((name, text(&rule["expr"])));
+        }
+    }
+    let names: Vec<&str> = alerts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "TributaryUpstreamErrorRate",
+            "TributaryUpstreamSlow",
+            "TributaryBreakerOpen",
+            "TributarySubscriptionsDropping"
+        ]
+    );
+    // Every metric an expression reads is one a gateway exports, once it has
+    // made a call that failed and one that answered.
+    let upstream = support::mock(
+        "items",
+        0,
+        support::json_route("/ok", serde_json::json!({ "id": "1" })),
+    )
+    .await;
+    let gw = support::gateway(
+        r#"schema
+             @server(subscriptions: { buffer: 4 })
+             @upstream(name: "items", url: "${ITEMS_URL}", retry: false)
+           { query: Query subscription: Subscription }
+           type Query { ok: Item @rest(upstream: "items", path: "/ok") missing: Item @rest(upstream: "items", path: "/missing") }
+           type Subscription { item: Item @rest(upstream: "items", path: "/ok") @poll(every: "1s") }
+           type Item { id: ID }"#,
+        &[&upstream],
+        &[],
+    )
+    .await;
+    gw.query("{ ok { id } missing { id } }").await;
+    // A subscription open, so its counters exist (at zero).
+    let mut live = gw
+        .client
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .body(r#"{"query":"subscription { item { id } }"}"#)
+        .send()
+        .await
+        .expect("an event stream");
+    let first = live.chunk().await.expect("reads").expect("an event");
+    assert!(String::from_utf8_lossy(&first).contains("event: next"));
+    let exported = gw
+        .client
+        .get(format!("{}/metrics", gw.running.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for (alert, expr) in &alerts {
+        let used = metric_names(expr);
+        assert!(!used.is_empty(), "{alert}: reads no metric");
+        for metric in used {
+            // A sample, or (a family with no series yet, like dropped
+            // events) its declaration: counters are declared without
+            // `_total`, histograms without `_bucket`/`_count`.
+            let family = ["_total", "_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| metric.strip_suffix(suffix))
+                .unwrap_or(&metric);
+            assert!(
+                exported.lines().any(|l| l.starts_with(&metric))
+                    || exported
+                        .lines()
+                        .any(|l| l.starts_with(&format!("# TYPE {family} "))),
+                "{alert} reads `{metric}`, which the gateway does not export:\n{exported}"
+            );
+        }
+    }
+}
