@@ -44,35 +44,53 @@ impl Gateway {
         if prepared.kind != Some(OperationType::Query) {
             return None;
         }
-        // Exact bytes, each part length-prefixed: header values that differ
-        // in any byte (valid text or not) never share a response.
-        let mut identity = Vec::with_capacity(request.query.len() + 256);
-        let mut part = |bytes: &[u8]| {
-            identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            identity.extend_from_slice(bytes);
-        };
-        part(variant);
-        part(
-            request
-                .operation_name
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        part(request.query.as_bytes());
-        match &request.variables {
-            // Serialized in place: no copy of the variables per request.
-            Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
-            None => part(b"\0none"),
-        }
-        for name in &coalesce.vary {
-            for value in headers.get_all(name) {
-                part(name.as_str().as_bytes());
-                part(value.as_bytes());
-            }
-        }
-        Some(crate::upstream::cache::key("operation", &identity))
+        Some(operation_key(
+            "operation",
+            request,
+            headers,
+            &coalesce.vary,
+            variant,
+        ))
     }
+}
+
+/// What two executions share when they are the same: the operation name,
+/// document and variables, the value of every header in `vary`, and
+/// `variant`. Exact bytes, each part length-prefixed: header values that
+/// differ in any byte (valid text or not) never share.
+pub(super) fn operation_key(
+    kind: &str,
+    request: &GraphqlRequest,
+    headers: &HeaderMap,
+    vary: &[HeaderName],
+    variant: &[u8],
+) -> crate::upstream::cache::CacheKey {
+    let mut identity = Vec::with_capacity(request.query.len() + 256);
+    let mut part = |bytes: &[u8]| {
+        identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        identity.extend_from_slice(bytes);
+    };
+    part(variant);
+    part(
+        request
+            .operation_name
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    part(request.query.as_bytes());
+    match &request.variables {
+        // Serialized in place: no copy of the variables per request.
+        Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
+        None => part(b"\0none"),
+    }
+    for name in vary {
+        for value in headers.get_all(name) {
+            part(name.as_str().as_bytes());
+            part(value.as_bytes());
+        }
+    }
+    crate::upstream::cache::key(kind, &identity)
 }
 
 /// Every inbound header some binding or upstream forwards or reads (a

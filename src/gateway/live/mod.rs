@@ -173,30 +173,7 @@ impl Gateway {
     /// What makes two subscriptions the same: the document, operation and
     /// variables, and the value of every inbound header a binding reads.
     fn subscription_key(&self, request: &GraphqlRequest, headers: &HeaderMap) -> u128 {
-        let mut identity = Vec::with_capacity(request.query.len() + 256);
-        let mut part = |bytes: &[u8]| {
-            identity.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            identity.extend_from_slice(bytes);
-        };
-        part(
-            request
-                .operation_name
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        part(request.query.as_bytes());
-        match &request.variables {
-            Some(v) => part(&serde_json::to_vec(v).unwrap_or_default()),
-            None => part(b"\0none"),
-        }
-        for name in &self.forwarded {
-            for value in headers.get_all(name) {
-                part(name.as_str().as_bytes());
-                part(value.as_bytes());
-            }
-        }
-        crate::upstream::cache::key("subscription", &identity)
+        super::coalesce::operation_key("subscription", request, headers, &self.forwarded, &[])
     }
 
     /// One execution of a subscription: its responses, one per event.
