@@ -77,9 +77,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
     },
-    /// Print the query plan of an operation over a supergraph, without
-    /// running it: each subgraph request, what it waits for, and its
-    /// document.
+    /// Print the plan of an operation without running it: its upstream
+    /// calls as a dependency graph, each with its timeout (and, with
+    /// `--observed`, a running gateway's p50/p95 of its upstream), and the
+    /// predicted critical path; over a supergraph, first each subgraph
+    /// request, what it waits for, and its document.
     Plan {
         /// The supergraph.
         schema: PathBuf,
@@ -93,6 +95,10 @@ enum Command {
         variables: Option<String>,
         #[arg(long)]
         overlay: Option<PathBuf>,
+        /// A running gateway (e.g. http://127.0.0.1:4000) whose recent
+        /// measurements cost the calls.
+        #[arg(long)]
+        observed: Option<String>,
     },
     /// Start the demo: simulated upstreams and the demo schema.
     Demo {
@@ -161,12 +167,14 @@ fn main() -> ExitCode {
             operation_name,
             variables,
             overlay,
+            observed,
         } => plan(
             &schema,
             &operation,
             operation_name.as_deref(),
             variables.as_deref(),
             overlay.as_deref(),
+            observed.as_deref(),
         ),
         Command::Directives => {
             print!("{}", config::vocabulary::sdl());
@@ -290,6 +298,7 @@ fn plan(
     operation_name: Option<&str>,
     variables: Option<&str>,
     overlay: Option<&Path>,
+    observed: Option<&str>,
 ) -> ExitCode {
     let config = match load_schema(schema, overlay) {
         Ok(config) => config,
@@ -319,9 +328,30 @@ fn plan(
             return ExitCode::FAILURE;
         }
     };
-    match tributary::federation::explain(&config, &text, operation_name, &variables) {
-        Ok(plan) => {
-            print!("{plan}");
+    let observed = match observed.map(observations).transpose() {
+        Ok(observed) => observed.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tributary: --observed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.federation.is_some() {
+        match tributary::federation::explain(&config, &text, operation_name, &variables) {
+            Ok(plan) => print!("{plan}"),
+            Err(e) => {
+                eprintln!("tributary: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    use tributary::telemetry::forecast;
+    match forecast::forecast(&config, &text, operation_name, &observed) {
+        Ok(f) if config.federation.is_some() && f.calls.is_empty() => ExitCode::SUCCESS,
+        Ok(f) => {
+            print!(
+                "{}",
+                forecast::render(&f, &observed, config.server.request_timeout)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -329,6 +359,47 @@ fn plan(
             ExitCode::FAILURE
         }
     }
+}
+
+/// The p50/p95 of each upstream, from a running gateway's `/status`.
+fn observations(url: &str) -> Result<tributary::telemetry::forecast::Observed, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("{}/status", url.trim_end_matches('/'));
+    let bytes = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        client
+            .get(&url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))
+    })?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{url} did not answer JSON: {e}"))?;
+    let upstreams = body["upstreams"]
+        .as_array()
+        .ok_or_else(|| format!("{url} did not answer with upstream summaries"))?;
+    Ok(upstreams
+        .iter()
+        .filter(|u| u["calls"].as_u64().is_some_and(|n| n > 0))
+        .filter_map(|u| {
+            Some((
+                u["name"].as_str()?.to_owned(),
+                (u["p50Ms"].as_f64()?, u["p95Ms"].as_f64()?),
+            ))
+        })
+        .collect())
 }
 
 fn check(schemas: &[PathBuf], overlay: Option<&Path>) -> ExitCode {

@@ -222,8 +222,12 @@ async fn the_status_page_renders_in_a_browser() {
     }
     let pricing = &summary["upstreams"][1];
     assert_eq!(pricing["name"], "pricing");
+    // The breaker's cell, then calls in flight and the concurrency limit.
+    let cells = pricing["cells"].as_array().expect("cells");
     assert_eq!(
-        pricing["cells"].as_array().and_then(|c| c.last()),
-        Some(&json!("open"))
+        cells.get(cells.len() - 2),
+        Some(&json!("open")),
+        "{cells:?}"
     );
+    assert_eq!(cells.last(), Some(&json!("0 / 256")), "{cells:?}");
 }

@@ -19,17 +19,24 @@ case "${WORKLOAD:-product-page}" in
   *) echo "ours.sh: unknown WORKLOAD '${WORKLOAD}'" >&2; exit 2 ;;
 esac
 # VARIANT=dedupe shares identical in-flight calls between client requests
-# (`dedupe: true`); VARIANT=cache adds a 60 s response cache. Both share work
-# between requests, so they are separate peers (ours-dedupe, ours-cache):
+# (`dedupe: true`); VARIANT=cache adds a 60 s response cache; VARIANT=window
+# batches Post.user across requests (`batch: { window: "1ms" }`, WINDOW
+# overrides the window) and VARIANT=window-dedupe does both, as Tailcall's
+# app-wide batch loaders do. All share work between requests, so they are
+# separate peers (ours-dedupe, ours-cache, ours-window, ...):
 #   "ours-dedupe=env VARIANT=dedupe /work/main/benches/peers/ours.sh"
 SCHEMA="$HERE/$SCHEMA_FILE"
 case "${VARIANT:-}" in
   "") ;;
-  dedupe | cache)
-    extra='dedupe: true'
-    [ "$VARIANT" = cache ] && extra='cache: { ttl: "60s" }'
+  dedupe | cache | window | window-dedupe)
+    extra=''
+    [ "$VARIANT" = dedupe ] || [ "$VARIANT" = window-dedupe ] && extra=', dedupe: true'
+    [ "$VARIANT" = cache ] && extra=', cache: { ttl: "60s" }'
+    window=''
+    case "$VARIANT" in window*) window=", window: \"${WINDOW:-1ms}\"" ;; esac
     SCHEMA="$(mktemp -t "tributary-$VARIANT-XXXX.graphql")"
-    sed "s/poolMaxIdle: 200)/poolMaxIdle: 200, $extra)/" "$HERE/$SCHEMA_FILE" > "$SCHEMA"
+    sed -e "s/poolMaxIdle: 200)/poolMaxIdle: 200$extra)/" \
+        -e "s/batch: { key: \"id\" }/batch: { key: \"id\"$window }/" "$HERE/$SCHEMA_FILE" > "$SCHEMA"
     ;;
   *) echo "ours.sh: unknown VARIANT '${VARIANT}'" >&2; exit 2 ;;
 esac

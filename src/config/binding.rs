@@ -122,10 +122,12 @@ pub struct RestBinding {
     pub trips_breaker: bool,
 }
 
-/// `@rest(batch: { key, maxSize, join })`: under a list, the values of the one
-/// `$parent` placeholder of all items go in one request (repeated query
+/// `@rest(batch: { key, maxSize, join, window })`: under a list, the values of
+/// the one `$parent` placeholder of all items go in one request (repeated query
 /// parameter, joined with `join`, or a JSON list in a body), and each item gets
-/// the response element whose `key` equals its value.
+/// the response element whose `key` equals its value. With `window`, the keys
+/// of every request in flight during the window go together (see
+/// `exec::resolve::window`).
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
     /// The batched placeholder.
@@ -134,6 +136,8 @@ pub struct BatchConfig {
     pub key: Vec<String>,
     pub max_size: usize,
     pub join: Option<String>,
+    /// How long the first key of a cross-request batch waits for others.
+    pub window: Option<std::time::Duration>,
 }
 
 /// A JSON body with templates in its strings. A string that is exactly one

@@ -34,7 +34,8 @@ pub use env::EnvLookup;
 pub use error::{Diagnostic, Diagnostics};
 pub use load::{Federated, load, load_file, load_with};
 pub use policy::{
-    BreakerPolicy, CachePolicy, HedgeAfter, HedgePolicy, OnError, Policies, RetryPolicy,
+    AdaptivePolicy, BreakerPolicy, CachePolicy, EntityBatchPolicy, HedgeAfter, HedgePolicy,
+    OnError, Policies, RetryPolicy,
 };
 pub use template::{Expr, Piece, Source, Template};
 
@@ -134,6 +135,44 @@ pub struct ServerSettings {
     pub trusted_documents: Option<TrustedDocumentsSettings>,
     /// Limits and timers of subscriptions (WebSocket and SSE).
     pub subscriptions: SubscriptionSettings,
+    /// Alert webhooks; `None`: no `alerts`.
+    pub alerts: Option<AlertSettings>,
+}
+
+/// `@server(alerts: {...})`: events POSTed as JSON to `webhooks` when an
+/// upstream's breaker changes state, and when an error-rate or latency rule
+/// has held for its `for` (and again when it stops holding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub webhooks: Vec<url::Url>,
+    /// Breaker transitions (on unless `breaker: false`).
+    pub breaker: bool,
+    pub error_rate: Option<ErrorRateRule>,
+    pub latency: Option<LatencyRule>,
+    /// How often the rules are evaluated.
+    pub evaluate_every: std::time::Duration,
+    /// Most events sent per minute (each webhook); more are dropped and
+    /// counted.
+    pub max_per_minute: u32,
+    /// Deliveries retried after a failure (with backoff).
+    pub retries: u32,
+}
+
+/// `errorRate: { above: 0.2, for: "1m", minCalls: 10 }`: the share of an
+/// upstream's calls that failed, over the last `for`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRateRule {
+    pub above: f64,
+    pub for_: std::time::Duration,
+    pub min_calls: u64,
+}
+
+/// `latency: { p99Above: "500ms", for: "5m" }`: an upstream's p99 (of its
+/// recent calls) above the bound at every evaluation for `for`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRule {
+    pub p99_above: std::time::Duration,
+    pub for_: std::time::Duration,
 }
 
 /// `@server(subscriptions: {...})`.
@@ -207,6 +246,7 @@ impl Default for ServerSettings {
             persisted_queries: Some(PersistedQueriesSettings::default()),
             trusted_documents: None,
             subscriptions: SubscriptionSettings::default(),
+            alerts: None,
         }
     }
 }

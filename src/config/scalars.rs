@@ -60,7 +60,23 @@ pub(super) const SCALARS: &[(&str, &str)] = &[
     ),
     ("tributary__Json", "Any JSON value."),
     (
+        "tributary__Alerts",
+        "{ webhooks: [\"url\"], breaker: true, errorRate: { above: 0.2, for: \"1m\", minCalls: 10 }, latency: { p99Above: \"500ms\", for: \"5m\" }, evaluateEvery: \"10s\", maxPerMinute: 10, retries: 3 }",
+    ),
+    (
+        "tributary__Concurrency",
+        "A whole number above 0, or adaptive",
+    ),
+    (
+        "tributary__Adaptive",
+        "{ min: 1, max: 256, initial: 10 }, or false",
+    ),
+    (
+        "tributary__EntityBatch",
+        "{ window: \"1ms\", maxSize: 100 }, or false",
+    ),
+    (
         "tributary__Batch",
-        "{ key: \"path\", maxSize: 100, join: \",\" }",
+        "{ key: \"path\", maxSize: 100, join: \",\", window: \"1ms\" }",
     ),
 ];

@@ -64,8 +64,13 @@ pub const POLICY: &[Arg] = &[
     ),
     arg(
         "maxConcurrent",
-        "Int",
-        "Most calls in flight to the upstream (256).",
+        "tributary__Concurrency",
+        "Most calls in flight to the upstream (256), or adaptive: a limit that follows the upstream's latency.",
+    ),
+    arg(
+        "adaptive",
+        "tributary__Adaptive",
+        "{ min: 1, max: 256, initial: 10 }, or false: an adaptive concurrency limit within these bounds (none).",
     ),
     arg(
         "queueTimeout",
@@ -76,6 +81,11 @@ pub const POLICY: &[Arg] = &[
         "hedge",
         "tributary__Hedge",
         "{ after: \"p95\" | \"40ms\", max: 1 }, or false: another copy of an idempotent call that has not answered after `after` (the upstream's recent percentile or a duration); the first answer wins (none).",
+    ),
+    arg(
+        "entityBatch",
+        "tributary__EntityBatch",
+        "{ window: \"1ms\", maxSize: 100 }, or false: a subgraph's _entities fetches from concurrent requests go in one call (none).",
     ),
     arg(
         "cache",
@@ -256,6 +266,11 @@ const SERVER: &[Arg] = &[
         "{ maxBytes, redis, redisTtl }, or false: automatic persisted queries (on, 4 MiB in memory).",
     ),
     arg(
+        "alerts",
+        "tributary__Alerts",
+        "{ webhooks: [\"${ALERT_WEBHOOK_URL}\"], breaker, errorRate: { above, for, minCalls }, latency: { p99Above, for }, evaluateEvery, maxPerMinute, retries }: JSON events POSTed on breaker transitions and sustained error rate or latency per upstream (none).",
+    ),
+    arg(
         "subscriptions",
         "tributary__Subscriptions",
         "{ maxConnections, maxPerConnection, maxTotal, initTimeout, keepAlive, buffer, overflow: DROP_OLDEST | CLOSE }: WebSocket and SSE subscriptions (10000 connections, 100 per connection, 50000 in all, 10s, 15s, 16 events, DROP_OLDEST).",
@@ -326,7 +341,7 @@ const REST: &[Arg] = &[
     arg(
         "batch",
         "tributary__Batch",
-        "{ key, maxSize, join }: one call for all items of a list.",
+        "{ key, maxSize, join, window }: one call for all items of a list (with window: of every request in the window).",
     ),
     arg(
         "tripsBreaker",

@@ -101,6 +101,9 @@ pub(crate) struct BatchSlot {
 impl BatchSlot {
     pub(crate) async fn get(&self) -> FieldResult {
         let answer = self.answer.clone().await?;
+        if let Some(error) = answer.failed.get(&self.key) {
+            return Err(error.clone());
+        }
         match answer.items.get(&self.key) {
             Some(data) => Ok(Resolved {
                 data: data.clone(),
@@ -128,5 +131,8 @@ impl BatchSlot {
 #[derive(Debug)]
 pub(crate) struct BatchAnswer {
     pub(crate) items: HashMap<String, Arc<Data>>,
+    /// Keys whose call failed (a cross-request batch's keys can go in
+    /// different calls).
+    pub(crate) failed: HashMap<String, FieldError>,
     pub(crate) stale: Option<StaleMark>,
 }

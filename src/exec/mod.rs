@@ -10,6 +10,7 @@
 //! coercion into the response and error
 //! placement.
 
+pub(crate) mod crossbatch;
 pub(crate) mod data;
 mod inputs;
 pub(crate) mod live;

@@ -40,6 +40,8 @@ pub(crate) struct CompiledField {
     /// A supergraph field with no REST binding anywhere below it: its value
     /// is the planner's JSON as it is, with nothing to start.
     pub(crate) plain_federated: bool,
+    /// A `batch: { window }` binding's loader, shared by every request.
+    pub(crate) window: Option<Arc<super::resolve::Window>>,
     /// For an interface or union field: an object type it may hold, which
     /// a null list item is presented as to the engine (see
     /// `schema::resolver::NullItem`).
@@ -153,7 +155,15 @@ impl Registry {
                             possible.first().map(|s| (*s).clone())
                         })
                         .flatten();
+                    let window = match &fdef.source {
+                        FieldSource::Rest(binding) => binding.batch.as_ref().and_then(|batch| {
+                            let window = batch.window?;
+                            Some(Arc::new(super::resolve::Window::new(batch, window)))
+                        }),
+                        _ => None,
+                    };
                     let rt = CompiledField {
+                        window,
                         stand_in_type,
                         plain_federated,
                         def: fdef.clone(),

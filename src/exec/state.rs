@@ -120,7 +120,7 @@ impl Budget {
     }
 
     /// Takes one upstream call from the budget.
-    fn call(&self) -> Result<(), FieldError> {
+    pub(crate) fn call(&self) -> Result<(), FieldError> {
         if self.calls.fetch_add(1, Ordering::Relaxed) < self.max_calls {
             return Ok(());
         }

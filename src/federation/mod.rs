@@ -235,6 +235,8 @@ pub(crate) struct GraphClient {
     /// Queries may be retried; mutations never.
     pub(crate) query_spec: Arc<CallSpec>,
     pub(crate) mutation_spec: Arc<CallSpec>,
+    /// `entityBatch`: its `_entities` fetches shared across requests.
+    pub(crate) entities: Option<execute::EntityWindow>,
 }
 
 /// The supergraph and a client for each of its subgraphs.
@@ -299,6 +301,10 @@ impl Subgraphs {
                 })
             };
             graphs.push(GraphClient {
+                entities: policies
+                    .entity_batch
+                    .as_ref()
+                    .map(execute::EntityWindow::new),
                 name: g.name.clone(),
                 query_spec: spec(true, policies.retry.clone()),
                 mutation_spec: spec(false, policies.retry.clone()),

@@ -78,6 +78,8 @@ pub struct Gateway {
     /// Every upstream, in declaration order (metrics, status page).
     upstreams: Vec<Arc<Upstream>>,
     metrics: Arc<Metrics>,
+    /// Alert webhooks (`@server(alerts:)`), stopped with the gateway.
+    _alerts: Option<crate::telemetry::alerts::Alerts>,
     /// The latest executions, drawn on the status page.
     recent: RecentTimelines,
     settings: ServerSettings,
@@ -202,7 +204,11 @@ impl Gateway {
         let apq = config.server.persisted_queries.as_ref().map(|settings| {
             persisted::store::Store::new(settings, redis.clone(), metrics.persisted.clone())
         });
+        let alerts = config.server.alerts.as_ref().and_then(|settings| {
+            crate::telemetry::alerts::Alerts::start(settings, &upstreams, &metrics)
+        });
         let mut gateway = Gateway {
+            _alerts: alerts,
             redis: format!("{:?}", config.redis),
             reloads: None,
             apq,

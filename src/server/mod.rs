@@ -89,10 +89,22 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
         .into_response()
 }
 
-/// `GET /status`: upstream health and recent waterfalls, as HTML.
-async fn status(State(state): State<AppState>) -> axum::response::Response {
+/// `GET /status`: upstream health and recent waterfalls, as HTML; with
+/// `Accept: application/json`, the upstreams' summaries as JSON (what
+/// `tributary plan --observed` reads).
+async fn status(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     let gateway = &state.gateway;
     let upstreams = gateway.metrics().summaries(gateway.upstreams());
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if json {
+        return axum::Json(serde_json::json!({ "upstreams": upstreams })).into_response();
+    }
     let timelines = gateway.recent().list();
     let live = gateway.live_streams();
     axum::response::Html(crate::telemetry::status::render(

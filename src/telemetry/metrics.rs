@@ -63,6 +63,8 @@ pub struct Metrics {
     pub persisted: PersistedCounters,
     /// Subscriptions and their transports.
     pub live: super::live::LiveFamilies,
+    /// Alert events by kind and result (sent, failed, dropped).
+    pub alerts: Family<Vec<(String, String)>, Counter>,
     /// Per upstream: the `ok` histogram resolved once (the hot path takes
     /// no lock on the family and allocates no labels), and recent calls.
     upstreams: HashMap<String, PerUpstream>,
@@ -102,10 +104,14 @@ impl std::fmt::Debug for Metrics {
 struct Recent {
     durations: VecDeque<f64>,
     failures: VecDeque<bool>,
+    /// Every call and every failed one since start (for rates over time).
+    calls: u64,
+    failed: u64,
 }
 
 /// What the status page shows for one upstream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UpstreamSummary {
     pub name: String,
     pub p50_ms: f64,
@@ -115,6 +121,13 @@ pub struct UpstreamSummary {
     pub error_rate: f64,
     pub cache_hit_rate: Option<f64>,
     pub breaker: &'static str,
+    /// Calls in flight, the concurrency limit now, and whether it adapts
+    /// (`None`: no cap).
+    #[serde(skip)]
+    pub concurrency: Option<(usize, usize, bool)>,
+    /// Its calls' timeout (the upstream's; a field may shorten its own).
+    #[serde(skip)]
+    pub timeout: Duration,
 }
 
 impl Metrics {
@@ -161,6 +174,12 @@ impl Metrics {
             overhead.clone(),
         );
         let live = super::live::LiveFamilies::register(&mut registry);
+        let alerts = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "tributary_alerts",
+            "Alert events for the webhooks, by kind (breaker, error_rate, latency) and result (sent, failed, dropped over maxPerMinute)",
+            alerts.clone(),
+        );
         let apq = Family::<ResultLabel, Counter>::default();
         let trusted = Family::<ResultLabel, Counter>::default();
         // Resolved once: the gateway increments these, building no labels
@@ -219,6 +238,7 @@ impl Metrics {
             upstreams: per_upstream,
             persisted,
             live,
+            alerts,
         }
     }
 
@@ -246,6 +266,16 @@ impl Metrics {
         }
         entry.durations.push_back(duration.as_secs_f64());
         entry.failures.push_back(failed);
+        entry.calls += 1;
+        entry.failed += u64::from(failed);
+    }
+
+    /// `upstream`'s calls and failed calls since start.
+    pub(crate) fn upstream_totals(&self, upstream: &str) -> (u64, u64) {
+        self.upstreams.get(upstream).map_or((0, 0), |per| {
+            let r = per.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            (r.calls, r.failed)
+        })
     }
 
     /// One operation finished.
@@ -326,6 +356,11 @@ impl Metrics {
                     },
                     cache_hit_rate,
                     breaker: u.guard.breaker_state().map_or("off", BreakerState::as_str),
+                    concurrency: u
+                        .guard
+                        .concurrency()
+                        .map(|(limit, now, adaptive)| (now, limit, adaptive)),
+                    timeout: u.config.policies.timeout,
                 }
             })
             .collect()
@@ -406,6 +441,40 @@ impl prometheus_client::collector::Collector for UpstreamCollector {
             };
             let labels = [("upstream", u.name().to_owned())];
             ConstCounter::new(transitions_so_far).encode(transitions.encode_family(&labels)?)?;
+        }
+        let mut limits = encoder.encode_descriptor(
+            "tributary_upstream_concurrency_limit",
+            "The most calls this upstream may have in flight now (maxConcurrent, or the adaptive limit)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for u in &self.upstreams {
+            let Some((limit, _, adaptive)) = u.guard.concurrency() else {
+                continue;
+            };
+            let labels = [
+                ("upstream", u.name().to_owned()),
+                (
+                    "mode",
+                    if adaptive { "adaptive" } else { "fixed" }.to_owned(),
+                ),
+            ];
+            ConstGauge::new(i64::try_from(limit).unwrap_or(i64::MAX))
+                .encode(limits.encode_family(&labels)?)?;
+        }
+        let mut in_flight = encoder.encode_descriptor(
+            "tributary_upstream_in_flight",
+            "Calls to this upstream in flight now (holding a concurrency slot)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for u in &self.upstreams {
+            let Some((_, now, _)) = u.guard.concurrency() else {
+                continue;
+            };
+            let labels = [("upstream", u.name().to_owned())];
+            ConstGauge::new(i64::try_from(now).unwrap_or(i64::MAX))
+                .encode(in_flight.encode_family(&labels)?)?;
         }
         let mut hedges = encoder.encode_descriptor(
             "tributary_upstream_hedges",

@@ -48,7 +48,7 @@ svg text { font: 11px system-ui, sans-serif; }
 </style></head><body>
 <h1>Tributary status</h1>
 <h2>Upstreams</h2>
-<table id="upstreams"><thead><tr><th>upstream</th><th>calls (recent)</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>error rate</th><th>cache hit rate</th><th>breaker</th></tr></thead><tbody>
+<table id="upstreams"><thead><tr><th>upstream</th><th>calls (recent)</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>error rate</th><th>cache hit rate</th><th>breaker</th><th>in flight / limit</th></tr></thead><tbody>
 "#,
     );
     for u in upstreams {
@@ -57,7 +57,7 @@ svg text { font: 11px system-ui, sans-serif; }
             .map_or_else(|| "no cache".to_owned(), |r| format!("{:.1}%", r * 100.0));
         let _ = writeln!(
             html,
-            r#"<tr class="upstream" data-upstream="{name}"><td>{name}</td><td>{calls}</td><td>{p50:.1}</td><td>{p95:.1}</td><td>{p99:.1}</td><td>{err:.1}%</td><td>{hit}</td><td class="{breaker}">{breaker}</td></tr>"#,
+            r#"<tr class="upstream" data-upstream="{name}"><td>{name}</td><td>{calls}</td><td>{p50:.1}</td><td>{p95:.1}</td><td>{p99:.1}</td><td>{err:.1}%</td><td>{hit}</td><td class="{breaker}">{breaker}</td><td class="concurrency">{concurrency}</td></tr>"#,
             name = escape(&u.name),
             calls = u.calls,
             p50 = u.p50_ms,
@@ -65,6 +65,11 @@ svg text { font: 11px system-ui, sans-serif; }
             p99 = u.p99_ms,
             err = u.error_rate * 100.0,
             breaker = u.breaker,
+            concurrency = match u.concurrency {
+                Some((now, limit, true)) => format!("{now} / {limit} (adaptive)"),
+                Some((now, limit, false)) => format!("{now} / {limit}"),
+                None => "no cap".to_owned(),
+            },
         );
     }
     html.push_str("</tbody></table>\n<h2>Live streams</h2>\n");
@@ -87,6 +92,7 @@ svg text { font: 11px system-ui, sans-serif; }
         }
         html.push_str("</tbody></table>\n");
     }
+    html.push_str(&predictions(upstreams, timelines));
     html.push_str("<h2>Recent executions</h2>\n");
     if timelines.is_empty() {
         html.push_str("<p>No executions yet: run a query.</p>\n");
@@ -95,6 +101,32 @@ svg text { font: 11px system-ui, sans-serif; }
         html.push_str(&waterfall(t));
     }
     html.push_str("</body></html>\n");
+    html
+}
+
+/// The predicted critical path of each recent operation: its recorded
+/// calls' dependency graph, each call costed by its upstream's observed
+/// p50/p95 and its timeout.
+fn predictions(upstreams: &[UpstreamSummary], timelines: &[std::sync::Arc<Timeline>]) -> String {
+    let (observed, timeouts) = super::forecast::observed(upstreams);
+    let mut html = String::from(
+        "<h2>Predicted latency of recent operations</h2>\n<table id=\"predicted\"><thead><tr><th>operation</th><th>calls</th><th>took ms</th><th>critical path (p50)</th><th>p50 ms</th><th>p95 ms</th><th>by timeouts ms</th></tr></thead><tbody>\n",
+    );
+    for t in timelines {
+        let forecast = super::forecast::from_timeline(t, &observed, &timeouts);
+        let _ = writeln!(
+            html,
+            r#"<tr class="prediction"><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.0}</td></tr>"#,
+            escape(&t.operation),
+            forecast.calls.len(),
+            t.total.as_secs_f64() * 1000.0,
+            escape(&forecast.describe(&forecast.p50)),
+            forecast.p50.ms,
+            forecast.p95.ms,
+            forecast.timeouts.ms,
+        );
+    }
+    html.push_str("</tbody></table>\n");
     html
 }
 

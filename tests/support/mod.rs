@@ -77,6 +77,30 @@ impl TestGateway {
         format!("{}/graphql", self.running.url())
     }
 
+    /// The text of `GET {path}` (e.g. `/metrics`, `/status`).
+    #[allow(dead_code)]
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.running.url()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// The value of the first sample of `/metrics` whose line starts with
+    /// `name` and has every one of `labels` (`key="value"`).
+    #[allow(dead_code)]
+    pub async fn sample(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        self.text("/metrics")
+            .await
+            .lines()
+            .find(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
     /// POSTs `{query, variables}` and returns status and JSON body.
     pub async fn query(&self, query: &str) -> (u16, Value) {
         self.post(serde_json::json!({ "query": query }), &[]).await

@@ -26,6 +26,7 @@ use super::{
     InputDef, ObjectDef, Policies, ScalarDef, ServerSettings, TypeDef, UnionDef, UpstreamConfig,
 };
 
+mod alerts;
 mod cache;
 mod compression;
 mod cors;

@@ -14,6 +14,9 @@ use crate::config::{
     BatchConfig, BodyTemplate, Expr, RestBinding, Source, Template, policy, vocabulary,
 };
 
+/// The longest `batch.window`: every lone key waits it out.
+const MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Loader<'_> {
     pub(super) fn rest(
         &mut self,
@@ -195,6 +198,7 @@ impl Loader<'_> {
         })
     }
 
+    /// `batch`: `{ key, maxSize, join, window }`.
     pub(super) fn batch(
         &mut self,
         value: &Positioned<ConstValue>,
@@ -207,15 +211,17 @@ impl Loader<'_> {
         let ConstValue::Object(map) = &value.node else {
             self.error(
                 pos,
-                "`batch` takes { key: \"id\", maxSize: 100, join: \",\" }",
+                "`batch` takes { key: \"id\", maxSize: 100, join: \",\", window: \"1ms\" }",
             );
             return None;
         };
         for k in map.keys() {
-            if !["key", "maxSize", "join"].contains(&k.as_str()) {
+            if !["key", "maxSize", "join", "window"].contains(&k.as_str()) {
                 self.error(
                     pos,
-                    format!("unknown key `{k}` in `batch`; expected one of: key, maxSize, join"),
+                    format!(
+                        "unknown key `{k}` in `batch`; expected one of: key, maxSize, join, window"
+                    ),
                 );
             }
         }
@@ -251,6 +257,22 @@ impl Loader<'_> {
                 );
                 None
             }
+        };
+        let window = match map.get("window") {
+            None => None,
+            Some(value) => match policy::duration("window", value, pos, &mut self.diags) {
+                Some(d) if d.is_zero() || d > MAX_WINDOW => {
+                    self.error(
+                        pos,
+                        format!(
+                            "`batch.window` must be above 0 and at most {}ms: a key waits the whole window",
+                            MAX_WINDOW.as_millis()
+                        ),
+                    );
+                    None
+                }
+                d => d,
+            },
         };
         if field.is_root {
             self.error(
@@ -289,6 +311,7 @@ impl Loader<'_> {
                 key,
                 max_size,
                 join,
+                window,
             }),
             [] => {
                 self.error(pos, "a batched binding needs one query parameter or body value that is exactly one `{$parent...}` placeholder, e.g. query: { id: \"{$parent.userId}\" }");

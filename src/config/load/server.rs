@@ -132,6 +132,9 @@ impl Loader<'_> {
         if let Some(value) = args.get("persistedQueries") {
             server.persisted_queries = self.persisted_queries(value);
         }
+        if let Some(value) = args.get("alerts") {
+            server.alerts = self.alerts(value);
+        }
         if let Some(value) = args.get("subscriptions") {
             server.subscriptions = self.subscriptions(value);
         }

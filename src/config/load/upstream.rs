@@ -80,6 +80,19 @@ impl Loader<'_> {
         {
             self.shared_limits.push(*pos);
         }
+        // Only a subgraph answers `_entities`.
+        if policies.entity_batch.is_some()
+            && let Some((n, _)) = name
+            && !self
+                .federated
+                .as_ref()
+                .is_some_and(|f| f.subgraph_urls.contains_key(n))
+        {
+            self.error(
+                directive.pos,
+                format!("`entityBatch` on upstream `{n}`: it batches a supergraph subgraph's `_entities` fetches, and `{n}` is not a subgraph (batch a REST field with `@rest(batch: {{ key, window }})`)"),
+            );
+        }
         let http2_only = args.bool("http2", &mut self.diags).unwrap_or(false);
         let graphql = args.bool("graphql", &mut self.diags).unwrap_or(false);
         let private_errors = args.bool("privateErrors", &mut self.diags).unwrap_or(false);

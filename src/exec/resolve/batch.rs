@@ -17,7 +17,7 @@ use crate::exec::view::View;
 use crate::upstream::UpstreamRequest;
 
 /// The text a key value is matched by: `7` and `"7"` are the same key.
-fn key_text(value: &Value) -> Option<String> {
+pub(super) fn key_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -55,7 +55,12 @@ pub(super) fn start_batch(
         });
         keys.push(key);
     }
-    // One request per `maxSize` keys, all at once.
+    // With a window, the keys join those of other requests in flight;
+    // without, one request per `maxSize` keys, all at once.
+    if let Some(window) = &plan.field.window {
+        let answer = super::window::join(state, plan, window, &distinct, at);
+        return slots(parents, keys, |_| Some(answer.clone()), plan);
+    }
     let chunks: Vec<SharedBatch> = distinct
         .chunks(batch.max_size)
         .map(|chunk| {
@@ -75,6 +80,20 @@ pub(super) fn start_batch(
             })
         })
         .collect();
+    let chunk_of = |key: &str| {
+        let chunk = seen.get(key).map_or(0, |i| i / batch.max_size);
+        chunks.get(chunk).cloned()
+    };
+    slots(parents, keys, chunk_of, plan)
+}
+
+/// A slot per parent: its key's element of the batch `answer_of` gives.
+fn slots(
+    parents: &[Option<&Value>],
+    keys: Vec<Option<String>>,
+    answer_of: impl Fn(&str) -> Option<SharedBatch>,
+    plan: &Arc<Plan>,
+) -> Vec<Option<Slot>> {
     parents
         .iter()
         .zip(keys)
@@ -83,9 +102,8 @@ pub(super) fn start_batch(
             let Some(key) = key else {
                 return Some(Slot::Ready(Ok(Resolved::fresh(Data::Null))));
             };
-            let chunk = seen.get(&key).map_or(0, |i| i / batch.max_size);
             Some(Slot::Batched(BatchSlot {
-                answer: chunks.get(chunk)?.clone(),
+                answer: answer_of(&key)?,
                 key,
                 plan: plan.clone(),
             }))
@@ -121,12 +139,16 @@ fn batch_answer(
                 .or_insert_with(|| Arc::new(shape(state, plan, item_ty, json.index(i), at)));
         }
     }
-    Ok(BatchAnswer { items, stale })
+    Ok(BatchAnswer {
+        items,
+        failed: HashMap::new(),
+        stale,
+    })
 }
 
 /// The request for one chunk of keys: the batched placeholder gets the list
 /// (or the list joined with `join`).
-fn batch_request(
+pub(super) fn batch_request(
     state: &RequestState,
     plan: &Plan,
     batch: &BatchConfig,

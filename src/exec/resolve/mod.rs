@@ -37,9 +37,11 @@ mod batch;
 mod entity;
 mod facts;
 pub(crate) mod graphql;
+pub(crate) mod window;
 
 use batch::start_batch;
 pub(crate) use facts::call_facts;
+pub(crate) use window::Window;
 
 /// Where an object sits: its response path, the call its JSON came from,
 /// and that call's span (the parent of its children's spans).

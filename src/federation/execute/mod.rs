@@ -17,6 +17,9 @@ use tracing::Instrument;
 use crate::federation::Subgraphs;
 mod answers;
 mod tree;
+mod window;
+
+pub(crate) use window::EntityWindow;
 
 use super::plan::{Node, NodeKind, Step, has_restores, restore};
 use super::supergraph::Kind;
@@ -290,17 +293,40 @@ async fn run_node(
                 }
                 _ => path.join("."),
             };
-            let (answer, call) = send(
-                subgraphs,
-                state,
-                node,
-                index,
-                variables,
-                parent,
-                Some(count),
-                &at,
-            )
-            .await;
+            let graph = &subgraphs.graphs[node.graph];
+            let (answer, call) = match &graph.entities {
+                // Shared with other requests' fetches in the window.
+                Some(entities) if !node.mutation => {
+                    let reps = match variables.remove("representations") {
+                        Some(Json::Array(reps)) => reps,
+                        _ => Vec::new(),
+                    };
+                    let fetch = window::Fetch {
+                        upstream: &graph.upstream,
+                        spec: &graph.query_spec,
+                        document: &node.document,
+                        variables,
+                        reps,
+                        parent,
+                        at: &at,
+                        span: fetch_span(subgraphs, state, node, index, Some(count), &at),
+                    };
+                    window::send(entities, state, fetch).await
+                }
+                _ => {
+                    send(
+                        subgraphs,
+                        state,
+                        node,
+                        index,
+                        variables,
+                        parent,
+                        Some(count),
+                        &at,
+                    )
+                    .await
+                }
+            };
             let mut data = assembly.data.lock().unwrap_or_else(PoisonError::into_inner);
             match answer {
                 Ok(mut body) => {
@@ -450,6 +476,40 @@ fn placed(e: FieldError, path: Vec<PathSegment>) -> ServerError {
     error
 }
 
+/// The span of a node's fetch (none when the request is not traced).
+fn fetch_span(
+    subgraphs: &Subgraphs,
+    state: &RequestState,
+    node: &Node,
+    index: usize,
+    representations: Option<usize>,
+    at: &str,
+) -> tracing::Span {
+    if state.span.is_none() {
+        return tracing::Span::none();
+    }
+    let graph = &subgraphs.graphs[node.graph];
+    let name = format!(
+        "{} {}",
+        graph.name,
+        if at.is_empty() { "(root)" } else { at }
+    );
+    tracing::info_span!(
+        target: SPAN_TARGET,
+        parent: &state.span,
+        "federation.fetch",
+        otel.name = %name,
+        otel.kind = "client",
+        tributary.upstream = %graph.upstream.name(),
+        tributary.subgraph = %graph.name,
+        tributary.plan.node = index,
+        tributary.representations = representations.and_then(|n| i64::try_from(n).ok()),
+        graphql.operation.type = if node.subscription { "subscription" } else if node.mutation { "mutation" } else { "query" },
+        graphql.operation.name = %node.operation_name,
+        tributary.cache = tracing::field::Empty,
+    )
+}
+
 /// Sends a node's request; returns the body and the call's timeline id.
 #[allow(clippy::too_many_arguments)]
 async fn send(
@@ -483,29 +543,7 @@ async fn send(
         &graph.query_spec
     };
     let (id, start) = state.recorder.begin();
-    let span = if state.span.is_none() {
-        tracing::Span::none()
-    } else {
-        let name = format!(
-            "{} {}",
-            graph.name,
-            if at.is_empty() { "(root)" } else { at }
-        );
-        tracing::info_span!(
-            target: SPAN_TARGET,
-            parent: &state.span,
-            "federation.fetch",
-            otel.name = %name,
-            otel.kind = "client",
-            tributary.upstream = %upstream.name(),
-            tributary.subgraph = %graph.name,
-            tributary.plan.node = index,
-            tributary.representations = representations.and_then(|n| i64::try_from(n).ok()),
-            graphql.operation.type = if node.subscription { "subscription" } else if node.mutation { "mutation" } else { "query" },
-            graphql.operation.name = %node.operation_name,
-            tributary.cache = tracing::field::Empty,
-        )
-    };
+    let span = fetch_span(subgraphs, state, node, index, representations, at);
     let result = state
         .fetch(upstream, spec, request)
         .instrument(span.clone())

@@ -54,6 +54,14 @@ pub enum Permit {
 }
 
 /// Why a call was refused.
+/// A change of state, as alert hooks hear of it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub from: BreakerState,
+    pub to: BreakerState,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Open {
     /// Until the next probe may go through.
@@ -74,12 +82,16 @@ pub struct Breaker {
     /// Good (0) and failed (1) calls over the policy's window.
     window: Window,
     transitions: AtomicU64,
+    /// Transitions for whoever listens (alert hooks); sending with no
+    /// listener costs a check.
+    events: tokio::sync::broadcast::Sender<Transition>,
 }
 
 impl Breaker {
     pub fn new(upstream: &str, policy: BreakerPolicy) -> Breaker {
         Breaker {
             window: Window::new(policy.window),
+            events: tokio::sync::broadcast::Sender::new(16),
             upstream: upstream.to_owned(),
             policy,
             epoch: Instant::now(),
@@ -105,6 +117,11 @@ impl Breaker {
 
     pub fn state(&self) -> BreakerState {
         BreakerState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Its transitions from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Transition> {
+        self.events.subscribe()
     }
 
     /// How many times it changed state since start.
@@ -236,6 +253,13 @@ impl Breaker {
             .is_ok()
         {
             self.transitions.fetch_add(1, Ordering::Relaxed);
+            if self.events.receiver_count() > 0 {
+                let _ = self.events.send(Transition {
+                    from,
+                    to,
+                    reason: reason.to_owned(),
+                });
+            }
             tracing::warn!(
                 upstream = %self.upstream,
                 from = from.as_str(),

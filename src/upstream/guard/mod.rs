@@ -20,6 +20,7 @@
 //! small and tested alone (see `breaker.rs`, `retry.rs`).
 
 pub mod breaker;
+pub(crate) mod concurrency;
 mod hedge;
 pub(crate) mod retry;
 mod window;
@@ -29,13 +30,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::config::{Policies, RetryPolicy};
 use crate::error::{ErrorCode, FieldError};
 use crate::ratelimit::{Decision, Limiter, RedisBuckets};
 pub use breaker::{Breaker, BreakerState};
+use concurrency::{ConcurrencyLimit, Outcome};
 use retry::RetryBudget;
 
 /// What a successful attempt tells the breaker.
@@ -156,7 +157,7 @@ pub struct Guard {
     policies: Policies,
     breaker: Option<Breaker>,
     budget: RetryBudget,
-    limiter: Option<Semaphore>,
+    limiter: Option<ConcurrencyLimit>,
     /// `rateLimit`: calls per unit of time, every request's together.
     pub rate: Option<Limiter>,
     /// Recent answer times (for `hedge: { after: "p95" }`) and hedges sent.
@@ -170,7 +171,10 @@ impl Guard {
             upstream: upstream.to_owned(),
             breaker: policies.breaker.clone().map(|p| Breaker::new(upstream, p)),
             budget: RetryBudget::new(),
-            limiter: policies.max_concurrent.map(Semaphore::new),
+            limiter: match &policies.adaptive {
+                Some(adaptive) => Some(ConcurrencyLimit::adaptive(adaptive)),
+                None => policies.max_concurrent.map(ConcurrencyLimit::fixed),
+            },
             rate: policies
                 .rate_limit
                 .as_ref()
@@ -178,6 +182,14 @@ impl Guard {
             policies: policies.clone(),
             hedging: hedge::Hedging::default(),
         }
+    }
+
+    /// The concurrency limit now and the calls in flight (`None`: no cap),
+    /// and whether the limit is adaptive.
+    pub fn concurrency(&self) -> Option<(usize, usize, bool)> {
+        self.limiter
+            .as_ref()
+            .map(|l| (l.limit(), l.in_flight(), l.is_adaptive()))
     }
 
     /// Hedged copies sent so far.
@@ -188,6 +200,11 @@ impl Guard {
     /// The breaker's state now (`None`: this upstream has no breaker).
     pub fn breaker_state(&self) -> Option<BreakerState> {
         self.breaker.as_ref().map(Breaker::state)
+    }
+
+    /// The breaker's transitions from now on (`None`: no breaker).
+    pub fn breaker_events(&self) -> Option<tokio::sync::broadcast::Receiver<breaker::Transition>> {
+        self.breaker.as_ref().map(Breaker::subscribe)
     }
 
     /// How often the breaker has changed state (`None`: no breaker).
@@ -322,27 +339,30 @@ impl Guard {
             }
             None => None,
         };
-        let _slot = match &self.limiter {
-            Some(limiter) => {
-                match tokio::time::timeout(self.policies.queue_timeout, limiter.acquire()).await {
-                    Ok(Ok(slot)) => Some(slot),
-                    _ => {
-                        // Dropping `permit` gives it back: no call was made.
-                        return Err(TryFailed::NotTried(
+        let slot = match &self.limiter {
+            Some(limiter) => match limiter.acquire(self.policies.queue_timeout).await {
+                Some(slot) => Some(slot),
+                None => {
+                    // Dropping `permit` gives it back: no call was made.
+                    let which = if limiter.is_adaptive() {
+                        "the adaptive maxConcurrent now"
+                    } else {
+                        "maxConcurrent"
+                    };
+                    return Err(TryFailed::NotTried(
                         FieldError::new(
                             ErrorCode::UpstreamOverloaded,
                             format!(
-                                "upstream `{}` has {} calls in flight (maxConcurrent); this one waited {} for a slot",
+                                "upstream `{}` has {} calls in flight ({which}); this one waited {} for a slot",
                                 self.upstream,
-                                self.policies.max_concurrent.unwrap_or_default(),
+                                limiter.limit(),
                                 humantime::format_duration(self.policies.queue_timeout)
                             ),
                         )
                         .upstream(&self.upstream),
                     ));
-                    }
                 }
-            }
+            },
             None => None,
         };
         // The attempt ends by the overall deadline at the latest, so a call
@@ -392,6 +412,19 @@ impl Guard {
         .unwrap_or(Err(cut));
         if let (Some(started), true) = (started, outcome.is_ok()) {
             self.hedging.observe(started.elapsed());
+        }
+        if let Some(slot) = slot {
+            slot.done(match &outcome {
+                Ok(_) => Outcome::Answered,
+                Err(
+                    AttemptError::Connect | AttemptError::Timeout { .. } | AttemptError::Broken,
+                ) => Outcome::Dropped,
+                Err(AttemptError::Status {
+                    status: 429 | 502 | 503 | 504,
+                    ..
+                }) => Outcome::Dropped,
+                Err(_) => Outcome::Ignored,
+            });
         }
         if let Some(held) = permit {
             let policy = held.breaker.policy();

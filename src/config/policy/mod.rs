@@ -11,6 +11,9 @@ use indexmap::IndexMap;
 
 use super::{Diagnostic, RateLimitPolicy};
 
+mod under_load;
+pub use under_load::{AdaptivePolicy, EntityBatchPolicy, HedgeAfter, HedgePolicy};
+
 /// Every upstream call's guards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policies {
@@ -25,6 +28,9 @@ pub struct Policies {
     pub breaker: Option<BreakerPolicy>,
     /// Most calls in flight to this upstream; more wait up to `queue_timeout`.
     pub max_concurrent: Option<usize>,
+    /// `maxConcurrent: adaptive` / `adaptive: {...}`: the limit follows the
+    /// upstream's latency (it replaces `max_concurrent`).
+    pub adaptive: Option<AdaptivePolicy>,
     pub queue_timeout: Duration,
     /// Response cache; `None` when the upstream has no `cache`.
     pub cache: Option<CachePolicy>,
@@ -36,23 +42,9 @@ pub struct Policies {
     pub rate_limit: Option<RateLimitPolicy>,
     /// `hedge`: a second copy of a slow idempotent call.
     pub hedge: Option<HedgePolicy>,
-}
-
-/// `hedge: { after: "p95" | "40ms", max: 1 }`: when an idempotent call has
-/// not answered after `after`, another identical request goes out (up to
-/// `max` more); the first answer wins, the others are cancelled.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HedgePolicy {
-    pub after: HedgeAfter,
-    pub max: u32,
-}
-
-/// When a hedge goes out.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum HedgeAfter {
-    Fixed(Duration),
-    /// This quantile (0.5 to 0.999) of the upstream's recent answers.
-    Percentile(f64),
+    /// `entityBatch`: a subgraph's `_entities` fetches of concurrent
+    /// requests go together.
+    pub entity_batch: Option<EntityBatchPolicy>,
 }
 
 /// `cache: { ttl, staleIfError, maxEntries, maxBytes, respectCacheControl }`
@@ -96,11 +88,13 @@ impl Default for Policies {
             // Every upstream has a cap, so that no operation (or burst of
             // them) opens thousands of connections to one service.
             max_concurrent: Some(DEFAULT_MAX_CONCURRENT),
+            adaptive: None,
             queue_timeout: Duration::from_millis(20),
             cache: None,
             dedupe: false,
             rate_limit: None,
             hedge: None,
+            entity_batch: None,
         }
     }
 }
@@ -205,13 +199,26 @@ pub(crate) fn apply(
                 .map(|d| base.attempt_timeout = Some(d)),
             "retry" => r.retry(value, &mut base.retry),
             "breaker" => r.breaker(value, &mut base.breaker),
-            "maxConcurrent" => r
-                .count(key, value)
-                .map(|n| base.max_concurrent = Some(n as usize)),
+            "maxConcurrent" => match value {
+                ConstValue::Enum(v) if v.as_str() == "adaptive" => {
+                    base.adaptive = Some(AdaptivePolicy::default());
+                    Some(())
+                }
+                ConstValue::String(v) if v == "adaptive" => {
+                    base.adaptive = Some(AdaptivePolicy::default());
+                    Some(())
+                }
+                _ => r.count(key, value).map(|n| {
+                    base.max_concurrent = Some(n as usize);
+                    base.adaptive = None;
+                }),
+            },
+            "adaptive" => r.adaptive(value).map(|a| base.adaptive = a),
             "queueTimeout" => r.duration(key, value).map(|d| base.queue_timeout = d),
             "cache" => r.cache(value, &mut base.cache),
             "dedupe" => r.flag(key, value).map(|b| base.dedupe = b),
             "hedge" => r.hedge(value).map(|h| base.hedge = h),
+            "entityBatch" => r.entity_batch(value).map(|b| base.entity_batch = b),
             "rateLimit" => match value {
                 // Turns off a limit `@upstreamDefaults` gave.
                 ConstValue::Boolean(false) => {
@@ -413,39 +420,6 @@ impl Reader<'_> {
             self.error("`retry.maxBackoff` is shorter than `retry.backoff`".to_owned());
         }
         Some(())
-    }
-
-    /// `hedge: false` or `{ after: "p95" | "40ms", max: 1 }`.
-    fn hedge(&mut self, value: &ConstValue) -> Option<Option<HedgePolicy>> {
-        if let ConstValue::Boolean(false) = value {
-            return Some(None);
-        }
-        let map = self.object("hedge", value, &["after", "max"])?;
-        let after = match map.get("after") {
-            Some(ConstValue::String(s)) if s.starts_with('p') => match s[1..].parse::<f64>() {
-                Ok(p) if (50.0..100.0).contains(&p) => HedgeAfter::Percentile(p / 100.0),
-                _ => {
-                    self.error(format!("`after` in `hedge` must be a percentile from \"p50\" to \"p99.9\" or a duration, not `{s}`"));
-                    return None;
-                }
-            },
-            Some(v) => HedgeAfter::Fixed(self.duration("after", v)?),
-            None => {
-                self.error("`hedge` needs `after`: \"p95\" or a duration like \"40ms\"".to_owned());
-                return None;
-            }
-        };
-        let max = match map.get("max") {
-            None => 1,
-            Some(v) => match self.count("max", v)? {
-                n @ 1..=3 => n,
-                n => {
-                    self.error(format!("`max` in `hedge` must be 1, 2 or 3, not {n}"));
-                    return None;
-                }
-            },
-        };
-        Some(Some(HedgePolicy { after, max }))
     }
 
     fn breaker(&mut self, value: &ConstValue, base: &mut Option<BreakerPolicy>) -> Option<()> {
