@@ -345,8 +345,16 @@ fn plan(
         }
     }
     use tributary::telemetry::forecast;
-    match forecast::forecast(&config, &text, operation_name, &observed) {
-        Ok(f) if config.federation.is_some() && f.calls.is_empty() => ExitCode::SUCCESS,
+    // Over a supergraph: its fetches, then the overlay's own bindings.
+    let forecast = forecast::forecast(&config, &text, operation_name, &observed).and_then(|f| {
+        if config.federation.is_none() {
+            return Ok(f);
+        }
+        let mut calls = tributary::federation::fetches(&config, &text, operation_name, &variables)?;
+        calls.extend(f.calls);
+        Ok(forecast::Forecast::new(calls, &observed))
+    });
+    match forecast {
         Ok(f) => {
             print!(
                 "{}",

@@ -167,3 +167,41 @@ async fn observed_latencies_predict_the_critical_path() {
     assert!(row.contains("<td>3</td>"), "three calls: {row}");
     assert!(row.contains("<td>350</td>"), "by timeouts: {row}");
 }
+
+#[test]
+fn plan_costs_a_supergraphs_fetches_after_the_fetches_they_wait_for() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = support::fresh_dir("forecast-supergraph");
+    let operation = dir.path().join("op.graphql");
+    std::fs::write(
+        &operation,
+        "{ topProducts(first: 3) { name reviews { body } } }",
+    )
+    .expect("operation written");
+    let output = Command::new(BIN)
+        .arg("plan")
+        .arg(root.join("schema/federation/supergraph.graphql"))
+        .arg(&operation)
+        .arg("--overlay")
+        .arg(root.join("schema/federation/overlay.graphql"))
+        .output()
+        .expect("tributary runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("[0] products: root fetch"),
+        "the query plan first:\n{out}"
+    );
+    assert!(
+        out.contains("  products (topProducts)  [timeout 10s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    reviews topProducts (_entities)  [timeout 800ms"),
+        "the reviews fetch waits for the products one:\n{out}"
+    );
+    assert!(
+        out.contains("critical path by timeouts: 10800.0 ms: products (topProducts) -> reviews topProducts (_entities)"),
+        "{out}"
+    );
+}

@@ -123,3 +123,53 @@ fn hedge_settings_are_checked_at_load() {
     assert_eq!(load(r#"hedge: { after: "p99.9", max: 2 }"#), "");
     assert_eq!(load("hedge: false"), "");
 }
+
+#[tokio::test]
+async fn a_field_hedges_on_its_own_or_not_at_all() {
+    let items = mock("items", 0, routes()).await;
+    let sdl = r#"
+schema
+  @upstream(name: "items", url: "${ITEMS_URL}", retry: false, hedge: { after: "50ms" })
+{ query: Query }
+type Query {
+  hedged: Item @rest(upstream: "items", path: "/item")
+  never: Item @rest(upstream: "items", path: "/item", hedge: false)
+  own: Item @rest(upstream: "items", path: "/item", hedge: { after: "30ms", max: 2 })
+}
+type Item { id: ID! }
+"#;
+    let gw = gateway(sdl, &[&items], &[]).await;
+    // `hedge: false` on the field: the slow attempt is waited for.
+    items
+        .state
+        .push_faults([Fault::Delay(Duration::from_millis(300))]);
+    let started = Instant::now();
+    let (_, body) = gw.query("{ never { id } }").await;
+    assert_eq!(body["data"]["never"]["id"], "1", "{body}");
+    assert!(started.elapsed() >= Duration::from_millis(290));
+    assert_eq!(items.state.count(), 1, "no copy");
+    // The field's own policy: up to two copies, the first after 30 ms.
+    items.state.reset();
+    items.state.push_faults([
+        Fault::Delay(Duration::from_millis(600)),
+        Fault::Delay(Duration::from_millis(600)),
+    ]);
+    let started = Instant::now();
+    let (_, body) = gw.query("{ own { id } }").await;
+    assert_eq!(body["data"]["own"]["id"], "1", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(items.state.count(), 3, "the call and its two copies");
+    // The upstream's policy still holds for a field without its own.
+    items.state.reset();
+    items
+        .state
+        .push_faults([Fault::Delay(Duration::from_millis(600))]);
+    let started = Instant::now();
+    gw.query("{ hedged { id } }").await;
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert_eq!(items.state.count(), 2);
+}

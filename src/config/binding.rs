@@ -120,6 +120,9 @@ pub struct RestBinding {
     /// `tripsBreaker: false`: the field's failures follow its inputs (a bad
     /// id answered 500), so they are not counted by the upstream's breaker.
     pub trips_breaker: bool,
+    /// `@rest(hedge:)`: the field's own hedging (`Some(None)`: `hedge:
+    /// false`); `None` takes the upstream's.
+    pub hedge: Option<Option<crate::config::HedgePolicy>>,
 }
 
 /// `@rest(batch: { key, maxSize, join, window })`: under a list, the values of

@@ -339,6 +339,11 @@ const REST: &[Arg] = &[
         "Whether a call with this method may be retried.",
     ),
     arg(
+        "hedge",
+        "tributary__Hedge",
+        "The field's own hedging, over the upstream's: { after: \"p95\" | \"40ms\", max: 1 }, or false.",
+    ),
+    arg(
         "batch",
         "tributary__Batch",
         "{ key, maxSize, join, window }: one call for all items of a list (with window: of every request in the window).",

@@ -95,3 +95,45 @@ pub(crate) fn explain_document(
     }
     Ok(out)
 }
+
+/// The subgraph fetches of an operation's plan as calls of the predicted
+/// latency graph (`telemetry::forecast`): each after the last of the
+/// fetches it waits for, with its subgraph's timeout.
+pub fn fetches(
+    config: &Config,
+    query: &str,
+    operation_name: Option<&str>,
+    variables: &Map<String, Json>,
+) -> Result<Vec<crate::telemetry::forecast::Call>, String> {
+    let sg = config
+        .federation
+        .as_ref()
+        .ok_or_else(|| "the schema is not a supergraph".to_owned())?;
+    let document = async_graphql::parser::parse_query(query).map_err(|e| e.to_string())?;
+    let plan = plan_operation(sg, &document, operation_name, variables)?;
+    let mut calls = Vec::new();
+    for step in &plan.steps {
+        let base = calls.len();
+        for node in &step.nodes {
+            let graph = &sg.graphs[node.graph].name;
+            let path = match &node.kind {
+                plan::NodeKind::Entity { path, .. } if !path.is_empty() => {
+                    format!("{} (_entities)", path.join("."))
+                }
+                plan::NodeKind::Entity { .. } => "(root) (_entities)".to_owned(),
+                plan::NodeKind::Root => format!("({})", step.keys.join(", ")),
+            };
+            calls.push(crate::telemetry::forecast::Call {
+                path,
+                upstream: graph.clone(),
+                timeout: config
+                    .upstreams
+                    .get(graph)
+                    .map_or_else(Default::default, |u| u.policies.timeout),
+                after: node.deps.iter().max().map(|d| base + d),
+                per_item: false,
+            });
+        }
+    }
+    Ok(calls)
+}

@@ -42,8 +42,8 @@ pub use supergraph::{Subgraph, Supergraph, is_supergraph};
 
 pub(crate) use entry::Entry;
 use execute::Assembly;
-pub use explain::explain;
 pub(crate) use explain::explain_document;
+pub use explain::{explain, fetches};
 use plan::{Plan, Planner, Step};
 use selection::Normalizer;
 
@@ -298,6 +298,7 @@ impl Subgraphs {
                     path_template: Arc::from("graphql"),
                     // A query's identical fetches are one; a mutation's never.
                     shared_in_operation: idempotent,
+                    hedge: policies.hedge.clone(),
                 })
             };
             graphs.push(GraphClient {

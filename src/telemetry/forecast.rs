@@ -55,7 +55,9 @@ pub struct Forecast {
 }
 
 impl Forecast {
-    fn new(calls: Vec<Call>, observed: &Observed) -> Forecast {
+    /// The critical paths of `calls` (parents before the calls that wait
+    /// for them).
+    pub fn new(calls: Vec<Call>, observed: &Observed) -> Forecast {
         let measure = |f: &dyn Fn(&Call) -> f64| slowest(&calls, f);
         let p50 = measure(&|c| observed.get(&c.upstream).map_or(0.0, |o| o.0));
         let p95 = measure(&|c| observed.get(&c.upstream).map_or(0.0, |o| o.1));
@@ -345,12 +347,15 @@ pub fn render(forecast: &Forecast, observed: &Observed, deadline: Option<Duratio
             }
         );
     }
+    if observed.is_empty() && !forecast.calls.is_empty() {
+        out.push_str("no observations (--observed URL costs the calls at a gateway's p50/p95)\n");
+    }
     for (what, chain) in [
         ("p50", &forecast.p50),
         ("p95", &forecast.p95),
         ("by timeouts", &forecast.timeouts),
     ] {
-        if chain.calls.is_empty() {
+        if chain.calls.is_empty() || (observed.is_empty() && what != "by timeouts") {
             continue;
         }
         let _ = writeln!(

@@ -252,6 +252,7 @@ impl Upstream {
             retry: &spec.retry,
             idempotent: spec.idempotent,
             trips_breaker: spec.trips_breaker,
+            hedge: spec.hedge.as_ref(),
         };
         let attempt = std::sync::atomic::AtomicU32::new(0);
         // Traced only when the caller's request was sampled (its field span

@@ -29,6 +29,9 @@ pub struct CallSpec {
     /// query is a POST): identical ones within an operation share one call,
     /// and the upstream's cache (with its stale fallback) keeps its answers.
     pub shared_in_operation: bool,
+    /// Hedging of its idempotent calls: the field's `hedge` over the
+    /// upstream's.
+    pub hedge: Option<crate::config::HedgePolicy>,
 }
 
 impl CallSpec {
@@ -50,6 +53,7 @@ impl CallSpec {
             keep_last_good: matches!(on_error, OnError::Stale { .. }),
             path_template: Arc::from("graphql"),
             shared_in_operation: !mutation,
+            hedge: policies.hedge.clone(),
         }
     }
 
@@ -69,6 +73,10 @@ impl CallSpec {
             keep_last_good: matches!(on_error, OnError::Stale { .. }),
             path_template: Arc::from(binding.path_template.as_str()),
             shared_in_operation: false,
+            hedge: binding
+                .hedge
+                .clone()
+                .unwrap_or_else(|| policies.hedge.clone()),
         }
     }
 }

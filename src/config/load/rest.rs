@@ -178,8 +178,12 @@ impl Loader<'_> {
             _ => String::new(),
         };
         let trips_breaker = args.bool("tripsBreaker", &mut self.diags).unwrap_or(true);
+        let hedge = args
+            .get("hedge")
+            .and_then(|v| policy::read_hedge(&v.node, v.pos, &mut self.diags));
         Some(RestBinding {
             live: None,
+            hedge,
             trips_breaker,
             path_template,
             cache_ttl,

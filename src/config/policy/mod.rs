@@ -235,6 +235,15 @@ pub(crate) fn apply(
     }
 }
 
+/// Reads `hedge: {...}` or `hedge: false` (a `@rest` override).
+pub(crate) fn read_hedge(
+    value: &ConstValue,
+    pos: Pos,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<HedgePolicy>> {
+    Reader { diags, pos }.hedge(value)
+}
+
 /// Reads `retry: {...}` onto `base` (used by `@rest` overrides too).
 pub(crate) fn apply_retry(
     base: &mut RetryPolicy,

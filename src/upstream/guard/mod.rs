@@ -148,6 +148,8 @@ pub struct CallOptions<'a> {
     /// whose failures follow its inputs opts out with `tripsBreaker: false`;
     /// it still obeys an open breaker).
     pub trips_breaker: bool,
+    /// Hedging of this call (the field's, else the upstream's), if any.
+    pub hedge: Option<&'a crate::config::HedgePolicy>,
 }
 
 /// The per-upstream guard state, shared by every request.
@@ -386,7 +388,7 @@ impl Guard {
         };
         // Answer times are kept only for a percentile's sake.
         let timed = matches!(
-            self.policies.hedge,
+            options.hedge,
             Some(crate::config::HedgePolicy {
                 after: crate::config::HedgeAfter::Percentile(_),
                 ..
@@ -394,10 +396,8 @@ impl Guard {
         );
         let started = timed.then(Instant::now);
         // An idempotent call may be hedged: copies race, the first answer wins.
-        let hedge = self
-            .policies
+        let hedge = options
             .hedge
-            .as_ref()
             .filter(|_| options.idempotent)
             .and_then(|policy| Some((self.hedging.delay(policy)?, policy.max)));
         let outcome = match hedge {
@@ -505,6 +505,7 @@ mod tests {
             retry: &policies.retry,
             idempotent: true,
             trips_breaker: true,
+            hedge: None,
         };
         let (failed, _) = guard
             .call(options, || async { Err::<(), _>(AttemptError::Connect) })
@@ -548,6 +549,7 @@ mod tests {
             retry: &policies.retry,
             idempotent: true,
             trips_breaker: true,
+            hedge: None,
         };
         let limited = || async {
             Err::<(), _>(AttemptError::Status {

@@ -156,6 +156,7 @@ impl Socket {
             retry: &no_retry,
             idempotent: false,
             trips_breaker: self.spec.trips_breaker,
+            hedge: None,
         };
         let (result, _) = self
             .upstream

@@ -62,6 +62,7 @@ impl Source {
             keep_last_good: false,
             path_template: self.spec.path_template.clone(),
             shared_in_operation: self.spec.shared_in_operation,
+            hedge: self.spec.hedge.clone(),
         };
         let spec = Arc::new(spec);
         let mut last: Option<Value> = None;
@@ -280,6 +281,7 @@ impl Upstream {
             retry: &no_retry,
             idempotent: false,
             trips_breaker: spec.trips_breaker,
+            hedge: None,
         };
         let read_timeout = self.config.policies.read_timeout;
         let (result, _) = self
