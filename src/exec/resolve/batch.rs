@@ -58,7 +58,7 @@ pub(super) fn start_batch(
     // With a window, the keys join those of other requests in flight;
     // without, one request per `maxSize` keys, all at once.
     if let Some(window) = &plan.field.window {
-        let answer = super::window::join(state, plan, window, &distinct, at);
+        let answer = super::window::join(state, plan, window, distinct, at);
         return slots(parents, keys, |_| Some(answer.clone()), plan);
     }
     let chunks: Vec<SharedBatch> = distinct

@@ -49,14 +49,11 @@ use crate::upstream::Deadline;
 /// The shared loader of one batched binding.
 pub(crate) struct Window {
     loader: DataLoader<WindowLoader>,
-    max_size: usize,
 }
 
 impl std::fmt::Debug for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Window")
-            .field("max_size", &self.max_size)
-            .finish_non_exhaustive()
+        f.debug_struct("Window").finish_non_exhaustive()
     }
 }
 
@@ -71,10 +68,7 @@ impl Window {
         )
         .delay(window)
         .max_batch_size(batch.max_size);
-        Window {
-            loader,
-            max_size: batch.max_size,
-        }
+        Window { loader }
     }
 }
 
@@ -252,7 +246,7 @@ pub(super) fn join(
     state: &Arc<RequestState>,
     plan: &Arc<Plan>,
     window: &Arc<Window>,
-    keys: &[Value],
+    keys: Vec<Value>,
     at: &Position,
 ) -> SharedBatch {
     let path: Arc<str> = Arc::from(format!("{}.*.{}", at.path, plan.key));
@@ -274,7 +268,6 @@ pub(super) fn join(
     let task_state = state.clone();
     let task_plan = plan.clone();
     let window = window.clone();
-    let keys = keys.to_vec();
     let at = at.clone();
     spawn(state, &plan.field.def.coordinate, async move {
         let state = task_state;
@@ -283,7 +276,7 @@ pub(super) fn join(
             .batch()
             .ok_or_else(|| FieldError::new(ErrorCode::InternalError, "not batched"))?;
         // Its share of the calls: one per `maxSize` of its own keys.
-        for _ in 0..keys.len().div_ceil(window.max_size) {
+        for _ in 0..keys.len().div_ceil(batch.max_size) {
             state.budget.call()?;
         }
         let template = batch_request(&state, &plan, batch, &[])?;
@@ -293,13 +286,14 @@ pub(super) fn join(
             plan: plan.clone(),
             span: span.clone(),
         });
+        let asked = keys.len();
         let window_keys: Vec<WindowKey> = keys
-            .iter()
+            .into_iter()
             .filter_map(|value| {
                 Some(WindowKey {
                     group: group.clone(),
-                    text: Arc::from(key_text(value)?),
-                    value: value.clone(),
+                    text: Arc::from(key_text(&value)?),
+                    value,
                     deadline: state.deadline.clone(),
                 })
             })
@@ -314,7 +308,7 @@ pub(super) fn join(
         let call = Call {
             id,
             start,
-            asked: keys.len(),
+            asked,
             position: Position {
                 path: path.clone(),
                 call: Some(id),
